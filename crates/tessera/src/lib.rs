@@ -1,0 +1,70 @@
+//! # Tessera: server-side HTTP sessions for tower and axum
+//!
+//! A signed session-id cookie, session data in a store, and the express-session semantics
+//! Node tutorials teach, without their races:
+//!
+//! - **Wire-compatible with express-session**: the same `s:<id>.<hmac>` cookie and the same
+//!   stored JSON, so a Node app and a Rust app can share live sessions.
+//! - **Lazy**: a request that never touches its session costs no store operation.
+//! - **No lost updates**: writes are conditional; on conflict a request's changes are
+//!   replayed on the fresh session ([`Session::update`] re-runs its closure).
+//! - **Safe regeneration**: [`Session::cycle_id`] creates the new record before deleting
+//!   the old one, so errors never log the user out.
+//! - Idle **and** absolute timeouts, throttled touches, secret rotation, per-user listing
+//!   and revocation, 503 instead of silent data loss when the store is down.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tessera::{MemoryStore, Session, SessionConfig, SessionLayer};
+//!
+//! # #[tokio::main] async fn main() {
+//! let config = SessionConfig::builder()
+//!     .secret(std::env::var("SESSION_SECRET").expect("SESSION_SECRET"))
+//!     .build()
+//!     .expect("valid session config");
+//! let app = Router::new()
+//!     .route("/", get(|session: Session| async move {
+//!         let n = session.update("visits", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+//!         Ok::<_, tessera::Error>(format!("visit #{n}"))
+//!     }))
+//!     .layer(SessionLayer::new(MemoryStore::default(), config));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod clock;
+pub mod config;
+pub mod cookie;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+mod id;
+mod layer;
+mod memory;
+mod persist;
+pub mod record;
+mod session;
+mod shared;
+pub mod signing;
+mod state;
+mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use clock::Clock;
+pub use config::{
+    Priority, SameSite, Secure, SessionConfig, SessionConfigBuilder, StoreFailure, Unset,
+};
+pub use error::{BoxError, ConfigError, Error, StoreError};
+#[cfg(feature = "axum")]
+pub use extract::MissingSessionLayer;
+pub use id::{IdGenerator, MAX_ID_LEN, SessionId};
+pub use layer::{SessionLayer, SessionService};
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use record::{CookieData, Record};
+pub use session::Session;
+pub use shared::names as metric_names;
+pub use store::{BoxedStore, SaveOutcome, SessionStore};

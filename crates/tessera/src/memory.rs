@@ -1,0 +1,363 @@
+//! [`MemoryStore`]: the in-process default store, bounded and expiring.
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::store::{SaveOutcome, SessionStore};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// An in-memory session store.
+///
+/// - One short critical section per operation (a `std` mutex never held across an
+///   `.await`), so it is safe under any number of concurrent requests.
+/// - Expired records are reclaimed by a background sweep (every minute by default) and
+///   the maps shrink when they empty, so memory returns to its baseline after a burst.
+/// - An optional entry bound: when full, expired records are reclaimed first, then the
+///   record closest to expiry is evicted.
+/// - Keeps a per-user index for listing and revoking a user's sessions.
+///
+/// Sessions live only as long as the process: use it for development, tests and
+/// single-instance apps.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// let store = tessera::MemoryStore::builder()
+///     .max_entries(100_000)
+///     .sweep_interval(Duration::from_secs(30))
+///     .build();
+/// # let _ = store; }
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    clock: Clock,
+    max_entries: Option<usize>,
+}
+
+#[derive(Default)]
+struct State {
+    records: HashMap<SessionId, Record>,
+    by_expiry: BTreeSet<(OffsetDateTime, SessionId)>,
+    by_user: HashMap<String, HashSet<SessionId>>,
+    next_version: u64,
+}
+
+/// Builder for [`MemoryStore`].
+#[derive(Debug, Clone)]
+pub struct MemoryStoreBuilder {
+    max_entries: Option<usize>,
+    sweep_interval: Option<Duration>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    /// An unbounded store with a one-minute sweep (started if a tokio runtime is running).
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl MemoryStoreBuilder {
+    /// Bounds the number of stored sessions.
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = Some(n.max(1));
+        self
+    }
+
+    /// How often the background task reclaims expired sessions (default one minute).
+    pub fn sweep_interval(mut self, every: Duration) -> Self {
+        self.sweep_interval = Some(every);
+        self
+    }
+
+    /// No background sweep: expired records are still never returned, and are reclaimed by
+    /// [`SessionStore::delete_expired`] or when the bound is reached.
+    pub fn without_sweep(mut self) -> Self {
+        self.sweep_interval = None;
+        self
+    }
+
+    /// The time source (use [`Clock::tokio`] in tests with paused time).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the store and, inside a tokio runtime, starts its sweep task. The task holds
+    /// only a weak reference and ends when the last clone of the store is dropped.
+    pub fn build(self) -> MemoryStore {
+        let store = MemoryStore {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                clock: self.clock,
+                max_entries: self.max_entries,
+            }),
+        };
+        if let (Some(every), Ok(handle)) =
+            (self.sweep_interval, tokio::runtime::Handle::try_current())
+        {
+            handle.spawn(sweep_task(Arc::downgrade(&store.inner), every));
+        }
+        store
+    }
+}
+
+async fn sweep_task(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let now = inner.clock.now();
+        let removed = inner.lock().remove_expired(now);
+        if removed > 0 {
+            tracing::debug!(removed, "memory store swept expired sessions");
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // breaks later operations (each operation re-checks), so recover from poisoning.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn live(&self, id: &SessionId, now: OffsetDateTime) -> Option<&Record> {
+        self.records.get(id).filter(|r| !r.is_expired(now))
+    }
+
+    fn insert(&mut self, mut record: Record) -> u64 {
+        self.next_version += 1;
+        record.version = self.next_version;
+        self.by_expiry
+            .insert((record.expires_at, record.id.clone()));
+        if let Some(user) = &record.user {
+            self.by_user
+                .entry(user.clone())
+                .or_default()
+                .insert(record.id.clone());
+        }
+        let version = record.version;
+        if let Some(old) = self.records.insert(record.id.clone(), record) {
+            self.unindex(&old);
+        }
+        version
+    }
+
+    /// Removes an old record's index entries (the record itself is already replaced or removed).
+    fn unindex(&mut self, old: &Record) {
+        let current = self.records.get(&old.id);
+        if current.map(|r| r.expires_at) != Some(old.expires_at) {
+            self.by_expiry.remove(&(old.expires_at, old.id.clone()));
+        }
+        if let Some(user) = &old.user {
+            if current.and_then(|r| r.user.as_ref()) != Some(user) {
+                if let Some(set) = self.by_user.get_mut(user) {
+                    set.remove(&old.id);
+                    if set.is_empty() {
+                        self.by_user.remove(user);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &SessionId) -> bool {
+        match self.records.remove(id) {
+            Some(old) => {
+                self.unindex(&old);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_expired(&mut self, now: OffsetDateTime) -> u64 {
+        let mut removed = 0;
+        while let Some((exp, id)) = self.by_expiry.first().cloned() {
+            if exp > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            if self.records.get(&id).is_some_and(|r| r.expires_at == exp) && self.remove(&id) {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.shrink();
+        }
+        removed
+    }
+
+    fn shrink(&mut self) {
+        if self.records.capacity() > 64 && self.records.len() < self.records.capacity() / 4 {
+            self.records.shrink_to_fit();
+        }
+        if self.by_user.capacity() > 64 && self.by_user.len() < self.by_user.capacity() / 4 {
+            self.by_user.shrink_to_fit();
+        }
+    }
+}
+
+impl MemoryStore {
+    /// A builder with no bound, a one-minute sweep and the system clock.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder {
+            max_entries: None,
+            sweep_interval: Some(Duration::from_secs(60)),
+            clock: Clock::System,
+        }
+    }
+
+    /// The number of stored records, including expired ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.inner.lock().records.len()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let now = self.inner.clock.now();
+        Ok(self.inner.lock().live(id, now).cloned())
+    }
+
+    async fn create(&self, record: &Record) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        if state.live(&record.id, now).is_some() {
+            return Err(StoreError::IdCollision);
+        }
+        if let Some(max) = self.inner.max_entries {
+            if state.records.len() >= max && !state.records.contains_key(&record.id) {
+                state.remove_expired(now);
+                while state.records.len() >= max {
+                    let Some((_, victim)) = state.by_expiry.pop_first() else {
+                        return Err(StoreError::Full(max));
+                    };
+                    if state.remove(&victim) {
+                        tracing::warn!(
+                            max,
+                            "memory store full: evicted the session closest to expiry"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(state.insert(record.clone()))
+    }
+
+    async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        match state.live(&record.id, now) {
+            None => Ok(SaveOutcome::Missing),
+            Some(current) if current.version != record.version => Ok(SaveOutcome::Conflict),
+            Some(_) => Ok(SaveOutcome::Saved(state.insert(record.clone()))),
+        }
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        let Some(old) = state.live(id, now).map(|r| r.expires_at) else {
+            return Ok(false);
+        };
+        state.by_expiry.remove(&(old, id.clone()));
+        state.by_expiry.insert((expires_at, id.clone()));
+        if let Some(r) = state.records.get_mut(id) {
+            r.expires_at = expires_at;
+        }
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        let was_live = state.live(id, now).is_some();
+        state.remove(id);
+        Ok(was_live)
+    }
+
+    async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
+        let now = self.inner.clock.now();
+        let state = self.inner.lock();
+        let Some(ids) = state.by_user.get(user) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Record> = ids
+            .iter()
+            .filter_map(|id| state.live(id, now))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| r.created_at);
+        Ok(out)
+    }
+
+    async fn delete_by_user(
+        &self,
+        user: &str,
+        except: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.lock();
+        let ids: Vec<SessionId> = state
+            .by_user
+            .get(user)
+            .map(|ids| {
+                ids.iter()
+                    .filter(|id| Some(*id) != except)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut n = 0;
+        for id in ids {
+            let live = state.live(&id, now).is_some();
+            if state.remove(&id) && live {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        let state = self.inner.lock();
+        Ok(state
+            .records
+            .values()
+            .filter(|r| !r.is_expired(now))
+            .count() as u64)
+    }
+
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        Ok(self.inner.lock().remove_expired(now))
+    }
+}

@@ -1,0 +1,273 @@
+//! Writing a session back: the one decision made per request (nothing, touch, save,
+//! create, cycle, delete) and the conditional save that replays changes on conflict.
+
+use crate::config::Unset;
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::session::Session;
+use crate::shared::names;
+use crate::state::Phase;
+use crate::store::SaveOutcome;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `Session::save()` from the handler: write whatever is pending.
+    Explicit,
+    /// The response is leaving the layer.
+    End,
+}
+
+/// What to do with the session, decided once from its state.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    Nothing,
+    Create,
+    Cycle(SessionId),
+    Save,
+    Touch { force: bool },
+    DeleteEmptied,
+}
+
+impl Session {
+    fn plan(&self, mode: Mode) -> Plan {
+        let config = &self.inner.shared.config;
+        let st = self.state();
+        if st.phase != Phase::Ready {
+            return Plan::Nothing;
+        }
+        let Some(working) = &st.working else {
+            return Plan::Nothing;
+        };
+        let modified = st.modified();
+        match (&st.stored, &st.cycle) {
+            (None, _) => {
+                if modified
+                    || mode == Mode::Explicit
+                    || (config.save_uninitialized && !st.destroyed)
+                {
+                    Plan::Create
+                } else {
+                    Plan::Nothing
+                }
+            }
+            (Some(_), Some(cycle)) => Plan::Cycle(cycle.old.clone()),
+            (Some(_), None)
+                if modified && config.unset == Unset::Destroy && working.data.is_empty() =>
+            {
+                Plan::DeleteEmptied
+            }
+            (Some(_), None) if modified || config.resave || mode == Mode::Explicit => Plan::Save,
+            (Some(_), None) => Plan::Touch {
+                force: st.force_touch,
+            },
+        }
+    }
+
+    /// Carries out the plan. On success the state reflects what is stored.
+    pub(crate) async fn persist(&self, mode: Mode) -> Result<(), Error> {
+        let _io = self.inner.io_lock.lock().await;
+        let plan = self.plan(mode);
+        let result = match plan {
+            Plan::Nothing => Ok(()),
+            Plan::Create => self.create(None).await,
+            Plan::Cycle(old) => self.create(Some(old)).await,
+            Plan::Save => self.save_conditional().await,
+            Plan::Touch { force } => self.touch_if_due(force).await,
+            Plan::DeleteEmptied => self.delete_emptied().await,
+        };
+        if let Err(Error::Store(_) | Error::Contention(_)) = &result {
+            self.state().store_failed = true;
+        }
+        result
+    }
+
+    /// Creates the working record (under a new id on collision), then deletes `old`.
+    async fn create(&self, old: Option<SessionId>) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let timing = self.timing();
+        let (mut record, taken) = {
+            let st = self.state();
+            let mut r = st.working.clone().expect("loaded");
+            timing.refresh(&mut r, self.now());
+            (r, st.ops.len())
+        };
+        let mut attempts = 0;
+        let version = loop {
+            match shared
+                .call("create", Some(&record.id), shared.store.0.create(&record))
+                .await
+            {
+                Ok(v) => break v,
+                Err(StoreError::IdCollision) if attempts < 3 => {
+                    attempts += 1;
+                    tracing::warn!("session id collision on create; generating another id");
+                    record.id = timing.new_id();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        record.version = version;
+        metrics::counter!(names::CREATED).increment(1);
+        if let Some(old) = &old {
+            shared
+                .call("delete", Some(old), shared.store.0.delete(old))
+                .await?;
+        }
+        let mut st = self.state();
+        let n = taken.min(st.ops.len());
+        st.ops.drain(..n);
+        self.adopt(&mut st, record);
+        st.cycle = None;
+        st.cookie_pending = true;
+        Ok(())
+    }
+
+    /// Makes `saved` the stored record and syncs the working copy's id, version and expiry.
+    fn adopt(&self, st: &mut crate::state::State, saved: Record) {
+        if let Some(w) = st.working.as_mut() {
+            w.id = saved.id.clone();
+            w.version = saved.version;
+            w.expires_at = saved.expires_at;
+            w.cookie.expires = saved.cookie.expires;
+            w.created_at = saved.created_at;
+        }
+        st.stored = Some(saved);
+    }
+
+    /// Conditional save; on conflict reload, replay this request's changes and try again.
+    async fn save_conditional(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let config = &shared.config;
+        let timing = self.timing();
+        let mut retry_guard = None;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let (mut record, taken, old_expiry) = {
+                let st = self.state();
+                let mut r = st.working.clone().expect("loaded");
+                r.version = st.stored.as_ref().map(|s| s.version).unwrap_or_default();
+                let old = st.stored.as_ref().and_then(|s| s.cookie.expires);
+                timing.refresh(&mut r, self.now());
+                (r, st.ops.len(), old)
+            };
+            match shared
+                .call("save", Some(&record.id), shared.store.0.save(&record))
+                .await?
+            {
+                SaveOutcome::Saved(version) => {
+                    record.version = version;
+                    metrics::counter!(names::SAVED).increment(1);
+                    let mut st = self.state();
+                    let n = taken.min(st.ops.len());
+                    st.ops.drain(..n);
+                    if record.cookie.expires != old_expiry {
+                        st.cookie_pending = true;
+                    }
+                    self.adopt(&mut st, record);
+                    return Ok(());
+                }
+                SaveOutcome::Missing => {
+                    tracing::info!(session = %record.id, "session ended (destroyed or expired) before this request saved it; its changes are dropped");
+                    return Err(Error::Ended);
+                }
+                SaveOutcome::Conflict => {
+                    metrics::counter!(names::CONFLICTS).increment(1);
+                    if attempt >= config.max_attempts {
+                        tracing::warn!(session = %record.id, attempt, "giving up on a contended session save");
+                        return Err(Error::Contention(attempt));
+                    }
+                    if retry_guard.is_none() {
+                        retry_guard = Some(shared.retry_lock(&record.id).lock().await);
+                    } else {
+                        // Writers in other processes: back off a little, with jitter.
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    let fresh = shared
+                        .call("load", Some(&record.id), shared.store.0.load(&record.id))
+                        .await?;
+                    let now = self.now();
+                    match fresh.filter(|r| !timing.is_dead(r, now)) {
+                        Some(fresh) => self.state().rebase(fresh)?,
+                        None => return Err(Error::Ended),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn touch_if_due(&self, force: bool) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let timing = self.timing();
+        let now = self.now();
+        let (id, new_exp, persistent) = {
+            let st = self.state();
+            let (Some(stored), Some(working)) = (&st.stored, &st.working) else {
+                return Ok(());
+            };
+            let new_exp = timing.next_expiry(working, now);
+            let gain = new_exp - stored.expires_at;
+            let due = gain >= timing.touch_after(working) && gain > time::Duration::ZERO;
+            if !(due || (force && gain > time::Duration::ZERO)) {
+                return Ok(());
+            }
+            (
+                stored.id.clone(),
+                new_exp,
+                working.cookie.original_max_age.is_some(),
+            )
+        };
+        if shared
+            .call("touch", Some(&id), shared.store.0.touch(&id, new_exp))
+            .await?
+        {
+            metrics::counter!(names::TOUCHED).increment(1);
+            let mut guard = self.state();
+            let st = &mut *guard;
+            for r in [st.stored.as_mut(), st.working.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                r.expires_at = new_exp;
+                if persistent {
+                    r.cookie.expires = Some(new_exp);
+                }
+            }
+            if persistent {
+                st.cookie_pending = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_emptied(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        let id = self.state().stored.as_ref().map(|r| r.id.clone());
+        if let Some(id) = id {
+            shared
+                .call("delete", Some(&id), shared.store.0.delete(&id))
+                .await?;
+            metrics::counter!(names::DESTROYED, "reason" => "unset").increment(1);
+        }
+        let timing = self.timing();
+        let mut st = self.state();
+        st.stored = None;
+        st.working = Some(timing.new_record(timing.new_id(), self.now(), self.inner.tls));
+        st.ops.clear();
+        st.destroyed = true;
+        Ok(())
+    }
+}
+
+/// 1–2 ms × attempt with random jitter, capped at 50 ms.
+fn backoff(attempt: u32) -> Duration {
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % 1000
+    } else {
+        500
+    };
+    Duration::from_micros((u64::from(attempt) * 1000 + jitter * u64::from(attempt)).min(50_000))
+}
