@@ -244,7 +244,15 @@ impl MemoryStore {
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.inner.clock.now();
-        Ok(self.inner.lock().live(id, now).cloned())
+        let mut state = self.inner.lock();
+        match state.records.get(id) {
+            Some(r) if r.is_expired(now) => {
+                // Reclaim on access, not only in the sweep.
+                state.remove(id);
+                Ok(None)
+            }
+            r => Ok(r.cloned()),
+        }
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {

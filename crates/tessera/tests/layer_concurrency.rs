@@ -1,0 +1,95 @@
+//! Concurrent requests on one session never lose each other's writes.
+
+mod common;
+
+use axum::Router;
+use axum::routing::post;
+use common::*;
+use http::StatusCode;
+use std::sync::Arc;
+use tessera::{MemoryStore, Session, SessionLayer, SessionStore};
+use tokio::sync::Notify;
+
+async fn hammer(apps: &[Router], cookie: &str, paths: Vec<String>) -> Vec<Resp> {
+    let tasks: Vec<_> = paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let app = apps[i % apps.len()].clone();
+            let cookie = cookie.to_owned();
+            tokio::spawn(async move { send(&app, "POST", &path, Some(&cookie)).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
+    let store = MemoryStore::default();
+    let a = app(store.clone(), config().build().unwrap());
+    let b = app(store.clone(), config().build().unwrap());
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    let cookie = c.cookie.clone().unwrap();
+    let results = hammer(&[a, b], &cookie, vec!["/incr".into(); 200]).await;
+    assert!(results.iter().all(|r| r.status == StatusCode::OK), "{:?}", results.iter().find(|r| r.status != StatusCode::OK));
+    assert_eq!(c.req("GET", "/get/n").await.body, "200");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_inserts_of_fifty_keys_all_survive() {
+    let store = MemoryStore::default();
+    let a = app(store.clone(), config().build().unwrap());
+    let b = app(store.clone(), config().build().unwrap());
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    let cookie = c.cookie.clone().unwrap();
+    let paths = (0..50).map(|i| format!("/set/k{i}/v{i}")).collect();
+    let results = hammer(&[a, b], &cookie, paths).await;
+    assert!(results.iter().all(|r| r.status == StatusCode::OK));
+    for i in 0..50 {
+        assert_eq!(c.req("GET", &format!("/get/k{i}")).await.body, format!("\"v{i}\""), "key k{i} lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_after_a_concurrent_destroy_does_not_resurrect_the_session() {
+    let store = MemoryStore::default();
+    let loaded = Arc::new(Notify::new());
+    let proceed = Arc::new(Notify::new());
+    let (l, p) = (loaded.clone(), proceed.clone());
+    let slow = Router::new()
+        .route(
+            "/slow",
+            post(move |s: Session| {
+                let (l, p) = (l.clone(), p.clone());
+                async move {
+                    s.insert("late", true).await?;
+                    l.notify_one();
+                    p.notified().await;
+                    Ok::<_, tessera::Error>("slow done")
+                }
+            }),
+        )
+        .merge(routes())
+        .layer(SessionLayer::new(store.clone(), config().build().unwrap()));
+    let mut c = Client::new(slow.clone());
+    c.req("POST", "/login/zoe").await;
+    let cookie = c.cookie.clone().unwrap();
+    let app = slow.clone();
+    let ck = cookie.clone();
+    let pending = tokio::spawn(async move { send(&app, "POST", "/slow", Some(&ck)).await });
+    loaded.notified().await;
+    let logout = c.req("POST", "/destroy").await;
+    assert_eq!(logout.status, StatusCode::OK);
+    proceed.notify_one();
+    let late = pending.await.unwrap();
+    assert_eq!(late.status, StatusCode::CONFLICT, "the late write is refused, not silently claimed");
+    assert!(late.set_cookies.is_empty());
+    assert!(store.load(&id_of(&cookie)).await.unwrap().is_none(), "the logged-out session stays gone");
+    assert!(store.list_by_user("zoe").await.unwrap().is_empty());
+}
