@@ -79,7 +79,7 @@ fn attributes(
     }
     let _ = write!(out, "; Path={}", config.path);
     if let Some(exp) = expires {
-        let max_age = (exp - now).whole_seconds().max(0);
+        let max_age = ((exp - now).as_seconds_f64().round() as i64).max(0);
         let _ = write!(out, "; Expires={}; Max-Age={max_age}", http_date(exp));
     }
     if config.http_only {

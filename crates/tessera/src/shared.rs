@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::store::BoxedStore;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Instant;
 use tracing::Instrument as _;
 
@@ -54,9 +54,7 @@ impl Shared {
     }
 
     pub(crate) fn retry_lock(&self, id: &SessionId) -> &tokio::sync::Mutex<()> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        &self.retry_locks[(h.finish() as usize) % LOCK_STRIPES]
+        &self.retry_locks[(self.hasher.hash_one(id) as usize) % LOCK_STRIPES]
     }
 
     /// Runs one store operation with the configured timeout, a tracing span (with the

@@ -36,7 +36,11 @@ async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
     c.req("POST", "/set/start/1").await;
     let cookie = c.cookie.clone().unwrap();
     let results = hammer(&[a, b], &cookie, vec!["/incr".into(); 200]).await;
-    assert!(results.iter().all(|r| r.status == StatusCode::OK), "{:?}", results.iter().find(|r| r.status != StatusCode::OK));
+    assert!(
+        results.iter().all(|r| r.status == StatusCode::OK),
+        "{:?}",
+        results.iter().find(|r| r.status != StatusCode::OK)
+    );
     assert_eq!(c.req("GET", "/get/n").await.body, "200");
 }
 
@@ -52,7 +56,11 @@ async fn concurrent_inserts_of_fifty_keys_all_survive() {
     let results = hammer(&[a, b], &cookie, paths).await;
     assert!(results.iter().all(|r| r.status == StatusCode::OK));
     for i in 0..50 {
-        assert_eq!(c.req("GET", &format!("/get/k{i}")).await.body, format!("\"v{i}\""), "key k{i} lost");
+        assert_eq!(
+            c.req("GET", &format!("/get/k{i}")).await.body,
+            format!("\"v{i}\""),
+            "key k{i} lost"
+        );
     }
 }
 
@@ -88,8 +96,15 @@ async fn a_save_after_a_concurrent_destroy_does_not_resurrect_the_session() {
     assert_eq!(logout.status, StatusCode::OK);
     proceed.notify_one();
     let late = pending.await.unwrap();
-    assert_eq!(late.status, StatusCode::CONFLICT, "the late write is refused, not silently claimed");
+    assert_eq!(
+        late.status,
+        StatusCode::CONFLICT,
+        "the late write is refused, not silently claimed"
+    );
     assert!(late.set_cookies.is_empty());
-    assert!(store.load(&id_of(&cookie)).await.unwrap().is_none(), "the logged-out session stays gone");
+    assert!(
+        store.load(&id_of(&cookie)).await.unwrap().is_none(),
+        "the logged-out session stays gone"
+    );
     assert!(store.list_by_user("zoe").await.unwrap().is_empty());
 }

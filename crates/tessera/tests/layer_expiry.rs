@@ -23,13 +23,21 @@ async fn idle_timeout_slides_with_activity_and_ends_an_idle_session() {
     c.req("POST", "/set/a/1").await;
     for _ in 0..6 {
         advance(10 * MIN).await;
-        assert_eq!(c.req("GET", "/get/a").await.body, "\"1\"", "activity every 10 min keeps a 15 min idle session alive");
+        assert_eq!(
+            c.req("GET", "/get/a").await.body,
+            "\"1\"",
+            "activity every 10 min keeps a 15 min idle session alive"
+        );
     }
     advance(15 * MIN + Duration::from_secs(1)).await;
     let r = c.req("GET", "/get/a").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "idle for 15 min: gone");
     assert!(r.set_cookies.is_empty());
-    assert_eq!(store.inner.len(), 0, "the expired record is deleted on load");
+    assert_eq!(
+        store.inner.len(),
+        0,
+        "the expired record is deleted on load"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -40,13 +48,29 @@ async fn touches_are_throttled_by_touch_after() {
         advance(MIN).await;
         c.req("GET", "/get/a").await;
     }
-    assert_eq!(store.counts.get(&store.counts.touch), 0, "reads inside touch_after cost no write");
+    assert_eq!(
+        store.counts.get(&store.counts.touch),
+        0,
+        "reads inside touch_after cost no write"
+    );
     advance(2 * MIN).await;
     c.req("GET", "/get/a").await;
-    assert_eq!(store.counts.get(&store.counts.touch), 1, "first read after touch_after touches once");
+    assert_eq!(
+        store.counts.get(&store.counts.touch),
+        1,
+        "first read after touch_after touches once"
+    );
     c.req("GET", "/get/a").await;
-    assert_eq!(store.counts.get(&store.counts.touch), 1, "and the interval restarts");
-    assert_eq!(store.counts.get(&store.counts.save), 0, "a touch never rewrites the data");
+    assert_eq!(
+        store.counts.get(&store.counts.touch),
+        1,
+        "and the interval restarts"
+    );
+    assert_eq!(
+        store.counts.get(&store.counts.save),
+        0,
+        "a touch never rewrites the data"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -69,9 +93,17 @@ async fn absolute_timeout_never_slides() {
     }
     let id = id_of(c.cookie.as_ref().unwrap());
     let rec = store.inner.load(&id).await.unwrap().unwrap();
-    assert_eq!(rec.expires_at, rec.created_at + 60 * MIN, "the store TTL is capped at the absolute deadline");
+    assert_eq!(
+        rec.expires_at,
+        rec.created_at + 60 * MIN,
+        "the store TTL is capped at the absolute deadline"
+    );
     advance(10 * MIN).await;
-    assert_eq!(c.req("GET", "/get/a").await.status, StatusCode::NOT_FOUND, "60 min after creation: gone despite activity");
+    assert_eq!(
+        c.req("GET", "/get/a").await.status,
+        StatusCode::NOT_FOUND,
+        "60 min after creation: gone despite activity"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -81,9 +113,21 @@ async fn persistent_session_slides_by_its_max_age_and_cookie_follows_the_store()
     c.req("POST", "/remember").await;
     advance(20 * MIN).await;
     let r = c.req("GET", "/get/a").await;
-    assert_eq!(r.status, StatusCode::OK, "remember-me sessions are not subject to the idle timeout");
-    let cookie = r.cookie().expect("a touch of a persistent session re-sends its cookie with the new expiry");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "remember-me sessions are not subject to the idle timeout"
+    );
+    let cookie = r
+        .cookie()
+        .expect("a touch of a persistent session re-sends its cookie with the new expiry");
     let id = id_of(c.cookie.as_ref().unwrap());
     let rec = store.inner.load(&id).await.unwrap().unwrap();
-    assert!(cookie.contains(&format!("Expires={}", tessera::cookie::http_date(rec.expires_at))), "{cookie}");
+    assert!(
+        cookie.contains(&format!(
+            "Expires={}",
+            tessera::cookie::http_date(rec.expires_at)
+        )),
+        "{cookie}"
+    );
 }

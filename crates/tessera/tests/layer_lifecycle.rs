@@ -16,7 +16,10 @@ async fn first_write_creates_then_updates_keep_the_id() {
     assert_eq!(store.counts.get(&store.counts.create), 1);
     let first = c.cookie.clone().unwrap();
     let r = c.req("POST", "/set/b/2").await;
-    assert!(r.set_cookies.is_empty(), "same id, browser-session cookie: no Set-Cookie (as express)");
+    assert!(
+        r.set_cookies.is_empty(),
+        "same id, browser-session cookie: no Set-Cookie (as express)"
+    );
     assert_eq!(store.counts.get(&store.counts.save), 1);
     assert_eq!(c.cookie.as_deref(), Some(first.as_str()));
     assert_eq!(c.req("GET", "/get/a").await.body, "\"1\"");
@@ -37,7 +40,11 @@ async fn cycle_id_keeps_data_under_a_new_id_and_kills_the_old_one() {
     assert_eq!(r.status, StatusCode::OK);
     let after = c.cookie.clone().unwrap();
     assert_ne!(id_of(&before), id_of(&after), "login must change the id");
-    assert_eq!(c.req("GET", "/get/cart").await.body, "\"apple\"", "data survives the id change");
+    assert_eq!(
+        c.req("GET", "/get/cart").await.body,
+        "\"apple\"",
+        "data survives the id change"
+    );
     assert_eq!(c.req("GET", "/whoami").await.body, "alice");
     let old = send(&c.app, "GET", "/get/cart", Some(&before)).await;
     assert_eq!(old.status, StatusCode::NOT_FOUND, "the old id is dead");
@@ -53,10 +60,21 @@ async fn cycle_id_followed_by_a_5xx_does_not_lose_the_session() {
     let before = c.cookie.clone().unwrap();
     let r = c.req("POST", "/cycle-then-500").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(r.set_cookies.is_empty(), "nothing was stored, so no new cookie");
+    assert!(
+        r.set_cookies.is_empty(),
+        "nothing was stored, so no new cookie"
+    );
     assert_eq!(c.cookie.as_deref(), Some(before.as_str()));
-    assert_eq!(c.req("GET", "/get/cart").await.body, "\"apple\"", "old session intact");
-    assert_eq!(c.req("GET", "/get/x").await.status, StatusCode::NOT_FOUND, "the failed request's change was not saved");
+    assert_eq!(
+        c.req("GET", "/get/cart").await.body,
+        "\"apple\"",
+        "old session intact"
+    );
+    assert_eq!(
+        c.req("GET", "/get/x").await.status,
+        StatusCode::NOT_FOUND,
+        "the failed request's change was not saved"
+    );
     assert_eq!(store.len(), 1);
 }
 
@@ -66,7 +84,11 @@ async fn explicit_save_before_a_5xx_is_kept_and_its_cookie_sent() {
     let mut c = Client::new(app(store.clone(), config().build().unwrap()));
     let r = c.req("POST", "/save-then-500").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(r.set_cookies.len(), 1, "the explicitly saved session's cookie reaches the client");
+    assert_eq!(
+        r.set_cookies.len(),
+        1,
+        "the explicitly saved session's cookie reaches the client"
+    );
     assert_eq!(c.req("GET", "/get/saved").await.body, "true");
 }
 
@@ -77,30 +99,69 @@ async fn regenerate_gives_an_empty_session_under_a_new_id() {
     c.req("POST", "/set/a/1").await;
     let before = c.cookie.clone().unwrap();
     let r = c.req("POST", "/regenerate").await;
-    assert_eq!(r.set_cookies.len(), 1, "regenerate always sends the new cookie");
+    assert_eq!(
+        r.set_cookies.len(),
+        1,
+        "regenerate always sends the new cookie"
+    );
     assert_ne!(id_of(&before), id_of(c.cookie.as_ref().unwrap()));
-    assert_eq!(c.req("GET", "/get/a").await.status, StatusCode::NOT_FOUND, "regenerate empties the session");
-    assert_eq!(send(&c.app, "GET", "/get/a", Some(&before)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.req("GET", "/get/a").await.status,
+        StatusCode::NOT_FOUND,
+        "regenerate empties the session"
+    );
+    assert_eq!(
+        send(&c.app, "GET", "/get/a", Some(&before)).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(store.len(), 1);
 }
 
 #[tokio::test]
 async fn destroy_deletes_and_clears_the_cookie_with_identical_attributes() {
     let store = Counting::default();
-    let cfg = config().domain("example.com").path("/").secure(tessera::Secure::Always).build().unwrap();
+    let cfg = config()
+        .domain("example.com")
+        .path("/")
+        .secure(tessera::Secure::Always)
+        .build()
+        .unwrap();
     let mut c = Client::new(app(store.clone(), cfg));
     let set = c.req("POST", "/set/a/1").await.set_cookies.remove(0);
     let before = c.cookie.clone().unwrap();
     let loads = store.counts.get(&store.counts.load);
     let r = c.req("POST", "/destroy").await;
-    assert_eq!(store.counts.get(&store.counts.load), loads, "destroy without reading costs no load");
+    assert_eq!(
+        store.counts.get(&store.counts.load),
+        loads,
+        "destroy without reading costs no load"
+    );
     assert_eq!(store.counts.get(&store.counts.delete), 1);
     let removal = r.cookie().expect("cookie cleared");
-    assert!(removal.starts_with("id=; Domain=example.com; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"), "{removal}");
-    let attrs = |s: &str| s.split("; ").filter(|a| !a.starts_with("id=") && !a.starts_with("Expires") && !a.starts_with("Max-Age")).map(str::to_owned).collect::<Vec<_>>();
-    assert_eq!(attrs(removal), attrs(&set), "same Domain/Path/Secure/HttpOnly/SameSite as the cookie it clears");
+    assert!(
+        removal.starts_with(
+            "id=; Domain=example.com; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+        ),
+        "{removal}"
+    );
+    let attrs = |s: &str| {
+        s.split("; ")
+            .filter(|a| {
+                !a.starts_with("id=") && !a.starts_with("Expires") && !a.starts_with("Max-Age")
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        attrs(removal),
+        attrs(&set),
+        "same Domain/Path/Secure/HttpOnly/SameSite as the cookie it clears"
+    );
     assert!(c.cookie.is_none());
-    assert_eq!(send(&c.app, "GET", "/get/a", Some(&before)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&c.app, "GET", "/get/a", Some(&before)).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(store.inner.len(), 0);
 }
 
@@ -110,25 +171,52 @@ async fn remember_me_reaches_the_browser_in_the_same_response() {
     let mut c = Client::new(app(store.clone(), config().build().unwrap()));
     c.req("POST", "/login/bob").await;
     let r = c.req("POST", "/remember").await;
-    let cookie = r.cookie().expect("max-age change sends Set-Cookie (express would not)");
-    assert!(cookie.contains("; Max-Age=2592000;") || cookie.contains("; Max-Age=2591999;"), "{cookie}");
+    let cookie = r
+        .cookie()
+        .expect("max-age change sends Set-Cookie (express would not)");
+    assert!(
+        cookie.contains("; Max-Age=2592000;") || cookie.contains("; Max-Age=2591999;"),
+        "{cookie}"
+    );
     assert!(cookie.contains("; Expires="));
-    let rec = store.load(&id_of(c.cookie.as_ref().unwrap())).await.unwrap().unwrap();
+    let rec = store
+        .load(&id_of(c.cookie.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.cookie.original_max_age, Some(30 * 86_400_000));
-    assert_eq!(rec.cookie.expires, Some(rec.expires_at), "stored cookie.expires matches the server expiry");
+    assert_eq!(
+        rec.cookie.expires,
+        Some(rec.expires_at),
+        "stored cookie.expires matches the server expiry"
+    );
     let days = (rec.expires_at - tessera::Clock::System.now()).whole_days();
-    assert!((29..=30).contains(&days), "store TTL follows the max age: {days}");
+    assert!(
+        (29..=30).contains(&days),
+        "store TTL follows the max age: {days}"
+    );
     let r = c.req("POST", "/forget").await;
-    assert!(!r.cookie().expect("back to a browser-session cookie").contains("Expires"));
+    assert!(
+        !r.cookie()
+            .expect("back to a browser-session cookie")
+            .contains("Expires")
+    );
 }
 
 #[tokio::test]
 async fn rolling_sends_the_cookie_on_every_response() {
-    let mut c = Client::new(app(MemoryStore::default(), config().rolling(true).build().unwrap()));
+    let mut c = Client::new(app(
+        MemoryStore::default(),
+        config().rolling(true).build().unwrap(),
+    ));
     c.req("POST", "/set/a/1").await;
     for _ in 0..2 {
         let r = c.req("GET", "/none").await;
-        assert_eq!(r.set_cookies.len(), 1, "rolling refreshes the cookie even on routes that ignore the session");
+        assert_eq!(
+            r.set_cookies.len(),
+            1,
+            "rolling refreshes the cookie even on routes that ignore the session"
+        );
     }
     let mut plain = Client::new(app(MemoryStore::default(), config().build().unwrap()));
     plain.req("POST", "/set/a/1").await;
@@ -138,20 +226,38 @@ async fn rolling_sends_the_cookie_on_every_response() {
 #[tokio::test]
 async fn save_uninitialized_and_resave() {
     let store = Counting::default();
-    let app = app(store.clone(), config().save_uninitialized(true).resave(true).build().unwrap());
+    let app = app(
+        store.clone(),
+        config()
+            .save_uninitialized(true)
+            .resave(true)
+            .build()
+            .unwrap(),
+    );
     let r = send(&app, "GET", "/none", None).await;
-    assert_eq!(r.set_cookies.len(), 1, "saveUninitialized stores and sends a new empty session");
+    assert_eq!(
+        r.set_cookies.len(),
+        1,
+        "saveUninitialized stores and sends a new empty session"
+    );
     assert_eq!(store.inner.len(), 1);
     let cookie = pair(r.cookie().unwrap());
     let saves = store.counts.get(&store.counts.save);
     send(&app, "GET", "/get/a", Some(&cookie)).await;
-    assert_eq!(store.counts.get(&store.counts.save), saves + 1, "resave writes even when unchanged");
+    assert_eq!(
+        store.counts.get(&store.counts.save),
+        saves + 1,
+        "resave writes even when unchanged"
+    );
 }
 
 #[tokio::test]
 async fn unset_destroy_removes_an_emptied_session() {
     let store = MemoryStore::default();
-    let mut c = Client::new(app(store.clone(), config().unset(Unset::Destroy).build().unwrap()));
+    let mut c = Client::new(app(
+        store.clone(),
+        config().unset(Unset::Destroy).build().unwrap(),
+    ));
     c.req("POST", "/set/a/1").await;
     let r = c.req("POST", "/clear").await;
     assert!(r.cookie().unwrap().contains("Max-Age=0"), "cookie cleared");
@@ -160,15 +266,29 @@ async fn unset_destroy_removes_an_emptied_session() {
     keep.req("POST", "/set/a/1").await;
     let r = keep.req("POST", "/clear").await;
     assert!(r.set_cookies.is_empty());
-    assert_eq!(keep.req("GET", "/get/a").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        keep.req("GET", "/get/a").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn custom_genid_is_used() {
-    let cfg = config().genid(|| format!("custom-{}", tessera::SessionId::generate().as_str())).build().unwrap();
+    let cfg = config()
+        .genid(|| format!("custom-{}", tessera::SessionId::generate().as_str()))
+        .build()
+        .unwrap();
     let r = send(&app(MemoryStore::default(), cfg), "POST", "/set/a/1", None).await;
-    assert!(id_of(&pair(r.cookie().unwrap())).as_str().starts_with("custom-"));
+    assert!(
+        id_of(&pair(r.cookie().unwrap()))
+            .as_str()
+            .starts_with("custom-")
+    );
     let bad = config().genid(|| "not valid; id".into()).build().unwrap();
     let r = send(&app(MemoryStore::default(), bad), "POST", "/set/a/1", None).await;
-    assert_eq!(id_of(&pair(r.cookie().unwrap())).as_str().len(), 32, "unusable genid output falls back to a random id");
+    assert_eq!(
+        id_of(&pair(r.cookie().unwrap())).as_str().len(),
+        32,
+        "unusable genid output falls back to a random id"
+    );
 }

@@ -11,7 +11,10 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
-use tessera::{MemoryStore, Record, SaveOutcome, Session, SessionConfig, SessionConfigBuilder, SessionId, SessionLayer, SessionStore, StoreError};
+use tessera::{
+    MemoryStore, Record, SaveOutcome, Session, SessionConfig, SessionConfigBuilder, SessionId,
+    SessionLayer, SessionStore, StoreError,
+};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
@@ -41,7 +44,16 @@ pub struct Counts {
 
 impl Counts {
     pub fn total(&self) -> usize {
-        [&self.load, &self.create, &self.save, &self.touch, &self.delete].iter().map(|c| c.load(Ordering::SeqCst)).sum()
+        [
+            &self.load,
+            &self.create,
+            &self.save,
+            &self.touch,
+            &self.delete,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
     }
     pub fn get(&self, c: &AtomicUsize) -> usize {
         c.load(Ordering::SeqCst)
@@ -50,7 +62,10 @@ impl Counts {
 
 impl Counting {
     pub fn with(inner: MemoryStore) -> Self {
-        Self { inner, ..Default::default() }
+        Self {
+            inner,
+            ..Default::default()
+        }
     }
     fn check(&self, c: &AtomicUsize) -> Result<(), StoreError> {
         c.fetch_add(1, Ordering::SeqCst);
@@ -105,7 +120,10 @@ pub fn config() -> SessionConfigBuilder {
     SessionConfig::builder().secret(SECRET)
 }
 
-async fn get_key(s: Session, Path(key): Path<String>) -> Result<axum::response::Response, tessera::Error> {
+async fn get_key(
+    s: Session,
+    Path(key): Path<String>,
+) -> Result<axum::response::Response, tessera::Error> {
     use axum::response::IntoResponse;
     Ok(match s.get::<Value>(&key).await? {
         Some(v) => axum::Json(v).into_response(),
@@ -113,13 +131,18 @@ async fn get_key(s: Session, Path(key): Path<String>) -> Result<axum::response::
     })
 }
 
-async fn set_key(s: Session, Path((key, value)): Path<(String, String)>) -> Result<&'static str, tessera::Error> {
+async fn set_key(
+    s: Session,
+    Path((key, value)): Path<(String, String)>,
+) -> Result<&'static str, tessera::Error> {
     s.insert(&key, value).await?;
     Ok("ok")
 }
 
 async fn incr(s: Session) -> Result<String, tessera::Error> {
-    Ok(s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?.to_string())
+    Ok(s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?
+        .to_string())
 }
 
 async fn login(s: Session, Path(user): Path<String>) -> Result<&'static str, tessera::Error> {
@@ -137,17 +160,42 @@ pub fn routes() -> Router {
         .route("/set/{key}/{value}", post(set_key))
         .route("/incr", post(incr))
         .route("/login/{user}", post(login))
-        .route("/whoami", get(|s: Session| async move { s.user().await.map(|u| u.unwrap_or_default()) }))
-        .route("/regenerate", post(|s: Session| async move { s.regenerate().await.map(|_| "ok") }))
-        .route("/cycle", post(|s: Session| async move { s.cycle_id().await.map(|_| "ok") }))
-        .route("/destroy", post(|s: Session| async move { s.destroy().await.map(|_| "ok") }))
-        .route("/clear", post(|s: Session| async move { s.clear().await.map(|_| "ok") }))
-        .route("/touch", post(|s: Session| async move { s.touch().await.map(|_| "ok") }))
+        .route(
+            "/whoami",
+            get(|s: Session| async move { s.user().await.map(|u| u.unwrap_or_default()) }),
+        )
+        .route(
+            "/regenerate",
+            post(|s: Session| async move { s.regenerate().await.map(|_| "ok") }),
+        )
+        .route(
+            "/cycle",
+            post(|s: Session| async move { s.cycle_id().await.map(|_| "ok") }),
+        )
+        .route(
+            "/destroy",
+            post(|s: Session| async move { s.destroy().await.map(|_| "ok") }),
+        )
+        .route(
+            "/clear",
+            post(|s: Session| async move { s.clear().await.map(|_| "ok") }),
+        )
+        .route(
+            "/touch",
+            post(|s: Session| async move { s.touch().await.map(|_| "ok") }),
+        )
         .route(
             "/remember",
-            post(|s: Session| async move { s.set_max_age(Some(Duration::from_secs(30 * 86400))).await.map(|_| "ok") }),
+            post(|s: Session| async move {
+                s.set_max_age(Some(Duration::from_secs(30 * 86400)))
+                    .await
+                    .map(|_| "ok")
+            }),
         )
-        .route("/forget", post(|s: Session| async move { s.set_max_age(None).await.map(|_| "ok") }))
+        .route(
+            "/forget",
+            post(|s: Session| async move { s.set_max_age(None).await.map(|_| "ok") }),
+        )
         .route(
             "/cycle-then-500",
             post(|s: Session| async move {
@@ -198,7 +246,13 @@ pub async fn send(app: &Router, method: &str, path: &str, cookie: Option<&str>) 
     send_with(app, method, path, cookie, &[]).await
 }
 
-pub async fn send_with(app: &Router, method: &str, path: &str, cookie: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+pub async fn send_with(
+    app: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Resp {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -206,12 +260,26 @@ pub async fn send_with(app: &Router, method: &str, path: &str, cookie: Option<&s
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let set_cookies = headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-    let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    Resp { status, set_cookies, headers, body }
+    let set_cookies = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Resp {
+        status,
+        set_cookies,
+        headers,
+        body,
+    }
 }
 
 /// `name=value` of a Set-Cookie header.
@@ -251,5 +319,8 @@ pub fn id_of(pair: &str) -> SessionId {
 }
 
 fn percent_decode(s: &str) -> String {
-    s.replace("%3A", ":").replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
+    s.replace("%3A", ":")
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=")
 }
