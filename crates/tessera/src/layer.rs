@@ -6,9 +6,8 @@ use crate::config::StoreFailure;
 use crate::cookie;
 use crate::error::Error;
 use crate::persist::Mode;
-use crate::session::Session;
+use crate::session::{RequestToken, Session};
 use crate::shared::Shared;
-use crate::signing::Verified;
 use crate::state::Phase;
 use crate::store::{BoxedStore, SessionStore};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -132,28 +131,12 @@ where
     }
 }
 
-/// The verified token of the request: the cookie first, then the header.
-fn request_token(config: &SessionConfig, headers: &http::HeaderMap) -> Option<Verified> {
-    let from_cookie = || {
-        config
-            .transport
-            .cookie
-            .then(|| cookie::find_cookie(headers, &config.cookie_name))
-            .flatten()
-            .and_then(|v| {
-                let verified = config.secrets.verify(v);
-                if verified.is_none() {
-                    tracing::debug!("session cookie failed verification; treated as absent");
-                }
-                verified
-            })
-    };
-    let from_header = || {
-        let name = config.transport.header.as_ref()?;
-        let v = headers.get(name)?.to_str().ok()?;
-        config.secrets.verify(v.trim())
-    };
-    from_cookie().or_else(from_header)
+/// The raw token(s) of the request, verified later only if the session is used.
+fn request_token(config: &SessionConfig, headers: &http::HeaderMap) -> RequestToken {
+    RequestToken {
+        cookie: config.transport.cookie.then(|| cookie::find_cookie(headers, &config.cookie_name)).flatten().map(Into::into),
+        header: config.transport.header.as_ref().and_then(|name| headers.get(name)?.to_str().ok()).map(Into::into),
+    }
 }
 
 fn plain_response<B: From<String>>(status: StatusCode, msg: &str) -> Response<B> {
@@ -194,7 +177,7 @@ impl Session {
         let config = &self.inner.shared.config;
         let server_error = res.status().is_server_error();
         if self.state().phase == Phase::Unloaded {
-            let has_id = self.inner.request_id.is_some();
+            let has_id = self.request_id().is_some();
             let must_load =
                 !server_error && ((config.rolling && has_id) || config.save_uninitialized);
             if !must_load {
@@ -216,7 +199,7 @@ impl Session {
             )));
         }
         let now = config.clock.now();
-        let request_id = self.inner.request_id.as_ref();
+        let request_id = self.request_id();
         let set = st.stored.as_ref().filter(|stored| {
             st.cookie_pending
                 || (!server_error

@@ -40,7 +40,10 @@ pub struct Session {
 
 pub(crate) struct Inner {
     pub shared: Arc<Shared>,
-    pub request_id: Option<Verified>,
+    /// The raw token(s) the request carried; verified on first need, so a request that
+    /// never uses its session does not even pay for the HMAC.
+    pub token: RequestToken,
+    pub verified: std::sync::OnceLock<Option<Verified>>,
     pub tls: bool,
     pub io_lock: tokio::sync::Mutex<()>,
     pub state: Mutex<State>,
@@ -49,9 +52,16 @@ pub(crate) struct Inner {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("request_id", &self.inner.request_id.as_ref().map(|v| &v.id))
+            .field("request_id", &self.request_id().map(|v| &v.id))
             .finish_non_exhaustive()
     }
+}
+
+/// The unverified session token(s) a request carried.
+#[derive(Debug, Default)]
+pub(crate) struct RequestToken {
+    pub cookie: Option<Box<str>>,
+    pub header: Option<Box<str>>,
 }
 
 fn check_key(key: &str) -> Result<(), Error> {
@@ -63,16 +73,35 @@ fn check_key(key: &str) -> Result<(), Error> {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, request_id: Option<Verified>, tls: bool) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, token: RequestToken, tls: bool) -> Self {
         Self {
             inner: Arc::new(Inner {
                 shared,
-                request_id,
+                token,
+                verified: std::sync::OnceLock::new(),
                 tls,
                 io_lock: tokio::sync::Mutex::new(()),
                 state: Mutex::new(State::new()),
             }),
         }
+    }
+
+    /// The request's verified token: the cookie if it verifies, else the header.
+    pub(crate) fn request_id(&self) -> Option<&Verified> {
+        self.inner
+            .verified
+            .get_or_init(|| {
+                let secrets = &self.inner.shared.config.secrets;
+                let from_cookie = self.inner.token.cookie.as_deref().and_then(|v| {
+                    let verified = secrets.verify(v);
+                    if verified.is_none() {
+                        tracing::debug!("session cookie failed verification; treated as absent");
+                    }
+                    verified
+                });
+                from_cookie.or_else(|| self.inner.token.header.as_deref().and_then(|v| secrets.verify(v.trim())))
+            })
+            .as_ref()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -114,7 +143,7 @@ impl Session {
         let now = self.now();
         let timing = self.timing();
         let mut loaded = None;
-        if let Some(v) = &self.inner.request_id {
+        if let Some(v) = self.request_id() {
             match shared
                 .call("load", Some(&v.id), shared.store.0.load(&v.id))
                 .await
@@ -323,7 +352,7 @@ impl Session {
             let st = self.state();
             match st.phase {
                 Phase::Ready => st.stored.as_ref().map(|r| r.id.clone()),
-                _ => self.inner.request_id.as_ref().map(|v| v.id.clone()),
+                _ => self.request_id().map(|v| v.id.clone()),
             }
         };
         let _io = self.inner.io_lock.lock().await;
