@@ -369,3 +369,44 @@ impl SessionStore for MemoryStore {
         Ok(self.inner.lock().remove_expired(now))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration as TDuration;
+
+    fn rec(now: OffsetDateTime, ttl_s: i64, user: Option<&str>) -> Record {
+        let mut r = Record::new(SessionId::generate(), now, now + TDuration::seconds(ttl_s));
+        r.user = user.map(str::to_owned);
+        r
+    }
+
+    #[tokio::test]
+    async fn bound_evicts_expired_first_then_the_closest_to_expiry() {
+        let store = MemoryStore::builder().max_entries(3).without_sweep().build();
+        let now = Clock::System.now();
+        let soon = rec(now, 100, Some("u"));
+        let later = rec(now, 1000, None);
+        let latest = rec(now, 5000, None);
+        for r in [&soon, &later, &latest] {
+            store.create(r).await.unwrap();
+        }
+        let extra = rec(now, 3000, None);
+        store.create(&extra).await.unwrap();
+        assert_eq!(store.len(), 3, "the bound holds");
+        assert!(store.load(&soon.id).await.unwrap().is_none(), "the session closest to expiry was evicted");
+        assert!(store.list_by_user("u").await.unwrap().is_empty(), "and left the user index");
+        for r in [&later, &latest, &extra] {
+            assert!(store.load(&r.id).await.unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn session_handle_and_stores_are_send_sync_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<MemoryStore>();
+        check::<crate::Session>();
+        check::<crate::SessionLayer>();
+        check::<crate::BoxedStore>();
+    }
+}
