@@ -155,6 +155,7 @@ pub struct SessionConfig {
     pub(crate) transport: Transport,
     pub(crate) clock: Clock,
     pub(crate) max_attempts: u32,
+    pub(crate) resign: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -233,6 +234,7 @@ pub struct SessionConfigBuilder {
     header: Option<HeaderName>,
     clock: Clock,
     max_attempts: u32,
+    resign: bool,
 }
 
 impl Default for SessionConfigBuilder {
@@ -263,6 +265,7 @@ impl Default for SessionConfigBuilder {
             header: None,
             clock: Clock::System,
             max_attempts: 20,
+            resign: true,
         }
     }
 }
@@ -447,6 +450,14 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Re-sign a cookie that verified with an older secret as soon as its session is used
+    /// (default `true`, so rotation completes on its own). Turn it off while another app
+    /// that only knows the old secret shares the cookie.
+    pub fn resign_old_cookies(mut self, on: bool) -> Self {
+        self.resign = on;
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<SessionConfig, ConfigError> {
         let secrets = Secrets::new(&self.secrets)?;
@@ -506,6 +517,7 @@ impl SessionConfigBuilder {
             },
             clock: self.clock,
             max_attempts: self.max_attempts,
+            resign: self.resign,
         })
     }
 }

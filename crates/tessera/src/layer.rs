@@ -204,7 +204,7 @@ impl Session {
             st.cookie_pending
                 || (!server_error
                     && (config.rolling
-                        || request_id.is_none_or(|v| v.id != stored.id || v.secret_index > 0)))
+                        || request_id.is_none_or(|v| v.id != stored.id || (config.resign && v.secret_index > 0))))
         });
         let secure = cookie::is_secure(config, self.inner.tls);
         let headers = res.headers_mut();
