@@ -182,12 +182,15 @@ impl SessionConfig {
     }
 
     /// A builder preset to share sessions with an express-session app: cookie name
-    /// `connect.sid`, no `SameSite` attribute (express's default), everything else as
-    /// [`SessionConfig::builder`]. Use the same secrets as the Node app.
+    /// `connect.sid`, no `SameSite` attribute (express's default), cookies signed with an
+    /// old secret re-signed only when a `Set-Cookie` is sent anyway (as express does, so a
+    /// Node app that does not know the new secret yet keeps accepting them), everything
+    /// else as [`SessionConfig::builder`]. Use the same secrets as the Node app.
     pub fn express_compat() -> SessionConfigBuilder {
         SessionConfigBuilder::default()
             .cookie_name("connect.sid")
             .same_site(SameSite::Unset)
+            .resign_old_cookies(false)
     }
 
     /// The cookie name.

@@ -134,8 +134,18 @@ where
 /// The raw token(s) of the request, verified later only if the session is used.
 fn request_token(config: &SessionConfig, headers: &http::HeaderMap) -> RequestToken {
     RequestToken {
-        cookie: config.transport.cookie.then(|| cookie::find_cookie(headers, &config.cookie_name)).flatten().map(Into::into),
-        header: config.transport.header.as_ref().and_then(|name| headers.get(name)?.to_str().ok()).map(Into::into),
+        cookie: config
+            .transport
+            .cookie
+            .then(|| cookie::find_cookie(headers, &config.cookie_name))
+            .flatten()
+            .map(Into::into),
+        header: config
+            .transport
+            .header
+            .as_ref()
+            .and_then(|name| headers.get(name)?.to_str().ok())
+            .map(Into::into),
     }
 }
 
@@ -204,7 +214,9 @@ impl Session {
             st.cookie_pending
                 || (!server_error
                     && (config.rolling
-                        || request_id.is_none_or(|v| v.id != stored.id || (config.resign && v.secret_index > 0))))
+                        || request_id.is_none_or(|v| {
+                            v.id != stored.id || (config.resign && v.secret_index > 0)
+                        })))
         });
         let secure = cookie::is_secure(config, self.inner.tls);
         let headers = res.headers_mut();

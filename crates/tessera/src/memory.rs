@@ -383,7 +383,10 @@ mod tests {
 
     #[tokio::test]
     async fn bound_evicts_expired_first_then_the_closest_to_expiry() {
-        let store = MemoryStore::builder().max_entries(3).without_sweep().build();
+        let store = MemoryStore::builder()
+            .max_entries(3)
+            .without_sweep()
+            .build();
         let now = Clock::System.now();
         let soon = rec(now, 100, Some("u"));
         let later = rec(now, 1000, None);
@@ -394,8 +397,14 @@ mod tests {
         let extra = rec(now, 3000, None);
         store.create(&extra).await.unwrap();
         assert_eq!(store.len(), 3, "the bound holds");
-        assert!(store.load(&soon.id).await.unwrap().is_none(), "the session closest to expiry was evicted");
-        assert!(store.list_by_user("u").await.unwrap().is_empty(), "and left the user index");
+        assert!(
+            store.load(&soon.id).await.unwrap().is_none(),
+            "the session closest to expiry was evicted"
+        );
+        assert!(
+            store.list_by_user("u").await.unwrap().is_empty(),
+            "and left the user index"
+        );
         for r in [&later, &latest, &extra] {
             assert!(store.load(&r.id).await.unwrap().is_some());
         }

@@ -99,7 +99,13 @@ impl Session {
                     }
                     verified
                 });
-                from_cookie.or_else(|| self.inner.token.header.as_deref().and_then(|v| secrets.verify(v.trim())))
+                from_cookie.or_else(|| {
+                    self.inner
+                        .token
+                        .header
+                        .as_deref()
+                        .and_then(|v| secrets.verify(v.trim()))
+                })
             })
             .as_ref()
     }

@@ -336,14 +336,30 @@ fn app_with(cfg: SessionConfig) -> axum::Router {
 #[tokio::test]
 async fn express_compat_rotation_does_not_resign_behind_nodes_back() {
     let store = MemoryStore::default();
-    let old = SessionConfig::express_compat().secret(OLD_SECRET).build().unwrap();
+    let old = SessionConfig::express_compat()
+        .secret(OLD_SECRET)
+        .build()
+        .unwrap();
     let mut c = Client::new(app(store.clone(), old));
     c.req("POST", "/set/a/1").await;
     let old_cookie = c.cookie.clone().unwrap();
-    let rotated = app(store, SessionConfig::express_compat().secrets([SECRET, OLD_SECRET]).build().unwrap());
+    let rotated = app(
+        store,
+        SessionConfig::express_compat()
+            .secrets([SECRET, OLD_SECRET])
+            .build()
+            .unwrap(),
+    );
     let r = send(&rotated, "GET", "/get/a", Some(&old_cookie)).await;
     assert_eq!(r.body, "\"1\"");
-    assert!(r.set_cookies.is_empty(), "an app still on the old secret keeps accepting the cookie");
+    assert!(
+        r.set_cookies.is_empty(),
+        "an app still on the old secret keeps accepting the cookie: {:?}",
+        r.set_cookies
+    );
     let r = send(&rotated, "POST", "/login/x", Some(&old_cookie)).await;
-    assert!(r.cookie().is_some_and(|c| pair(c) != old_cookie), "a cookie sent anyway is signed with the new secret");
+    assert!(
+        r.cookie().is_some_and(|c| pair(c) != old_cookie),
+        "a cookie sent anyway is signed with the new secret"
+    );
 }
