@@ -16,25 +16,42 @@ async fn login(s: Session) -> Result<&'static str, tessera::Error> {
 }
 
 async fn read(s: Session) -> Result<Result<String, StatusCode>, tessera::Error> {
-    Ok(s.get::<String>("user").await?.ok_or(StatusCode::UNAUTHORIZED))
+    Ok(s.get::<String>("user")
+        .await?
+        .ok_or(StatusCode::UNAUTHORIZED))
 }
 
 async fn incr(s: Session) -> Result<Result<String, StatusCode>, tessera::Error> {
     if !s.contains("user").await? {
         return Ok(Err(StatusCode::UNAUTHORIZED));
     }
-    Ok(Ok(s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?.to_string()))
+    Ok(Ok(s
+        .update("n", |n: Option<u64>| n.unwrap_or(0) + 1)
+        .await?
+        .to_string()))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::var("PORT").ok().map(|p| p.parse()).transpose().context("PORT")?.unwrap_or(8110);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .map(|p| p.parse())
+        .transpose()
+        .context("PORT")?
+        .unwrap_or(8110);
     let args: Vec<String> = std::env::args().collect();
-    let store = match args.iter().position(|a| a == "--store").and_then(|i| args.get(i + 1)).map(String::as_str) {
+    let store = match args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
         None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
         Some(other) => bail!("unknown store {other:?}"),
     };
-    let config = SessionConfig::builder().secret("benchmark secret of at least thirty-two bytes").build()?;
+    let config = SessionConfig::builder()
+        .secret("benchmark secret of at least thirty-two bytes")
+        .build()?;
     let app = Router::new()
         .route("/login", get(login))
         .route("/read", get(read))
