@@ -149,6 +149,12 @@ impl Statements {
     }
 }
 
+/// A text column read as bytes: `sid` and `sess` use binary collations (ids are
+/// case-sensitive), which sqlx only decodes as bytes.
+fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(StoreError::decode)
+}
+
 /// An instant as a `DATETIME` in UTC.
 fn utc(t: OffsetDateTime) -> PrimitiveDateTime {
     let t = t.to_offset(UtcOffset::UTC);
@@ -267,14 +273,16 @@ impl MySqlStore {
 impl SessionStore for MySqlStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.now();
-        let row: Option<(String, PrimitiveDateTime, i64)> = sqlx::query_as(&self.inner.sql.load)
+        let row: Option<(Vec<u8>, PrimitiveDateTime, i64)> = sqlx::query_as(&self.inner.sql.load)
             .bind(id.as_str())
             .bind(utc(now))
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|(sess, expire, v)| common::decode(id.clone(), &sess, expire.assume_utc(), v, now))
-            .transpose()
+        row.map(|(sess, expire, v)| {
+            common::decode(id.clone(), &text(sess)?, expire.assume_utc(), v, now)
+        })
+        .transpose()
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
@@ -350,19 +358,26 @@ impl SessionStore for MySqlStore {
 
     async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
         let now = self.now();
-        let rows: Vec<(String, String, PrimitiveDateTime, i64)> =
+        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, i64)> =
             sqlx::query_as(&self.inner.sql.list_by_user)
                 .bind(user)
                 .bind(utc(now))
                 .fetch_all(&self.inner.pool)
                 .await
                 .map_err(|e| self.err(e))?;
-        rows.into_iter()
-            .filter_map(|(sid, sess, expire, v)| {
-                common::parse_sid(&sid)
-                    .map(|id| common::decode(id, &sess, expire.assume_utc(), v, now))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (sid, sess, expire, v) in rows {
+            if let Some(id) = common::parse_sid(&String::from_utf8_lossy(&sid)) {
+                out.push(common::decode(
+                    id,
+                    &text(sess)?,
+                    expire.assume_utc(),
+                    v,
+                    now,
+                )?);
+            }
+        }
+        Ok(out)
     }
 
     async fn delete_by_user(

@@ -36,6 +36,11 @@ impl Ident {
 
 /// How a dialect quotes identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Each dialect is used only by its back end's feature.
+#[cfg_attr(
+    not(all(feature = "postgres", feature = "sqlite", feature = "mysql")),
+    allow(dead_code)
+)]
 pub(crate) enum Quote {
     /// `"name"` (PostgreSQL, SQLite).
     Double,
@@ -90,7 +95,8 @@ impl Table {
             .raw(&format!("IDX_{}_{column}", self.name.as_str()))
     }
 
-    /// A stable 64-bit key for this table's migration lock (FNV-1a of the qualified name).
+    /// A stable 64-bit key for this table's migration lock (PostgreSQL advisory lock) (FNV-1a of the qualified name).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn lock_key(&self) -> i64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in format!("tessera-sql:migrate:{}", self.quoted()).bytes() {
