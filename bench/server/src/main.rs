@@ -1,7 +1,7 @@
 //! Tessera as a contestant in the peer load benchmark (`../shared/bench-peers`): serves
 //! `GET /login`, `/read`, `/incr`, `/none` on 127.0.0.1:$PORT.
 //!
-//! `tessera-bench-server --store memory` (more stores as their crates land).
+//! `tessera-bench-server --store memory|sqlite|postgres` (`SQLITE_PATH`, `DATABASE_URL`).
 
 use anyhow::{Context as _, bail};
 use axum::Router;
@@ -47,6 +47,16 @@ async fn main() -> anyhow::Result<()> {
         .map(String::as_str)
     {
         None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
+        Some("sqlite") => {
+            let path = std::env::var("SQLITE_PATH").unwrap_or_else(|_| "/tmp/tessera-bench.db".into());
+            let _ = std::fs::remove_file(&path);
+            tessera::BoxedStore::new(tessera_sql::SqliteStore::builder(path).connect().await?)
+        }
+        Some("postgres") => {
+            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let store = tessera_sql::PostgresStore::builder(url).table("tessera_bench_sessions").connect().await?;
+            tessera::BoxedStore::new(store)
+        }
         Some(other) => bail!("unknown store {other:?}"),
     };
     let config = SessionConfig::builder()
