@@ -1,0 +1,329 @@
+//! The stored document: Tessera records ⇄ connect-mongo / connect-mongodb-session documents.
+//!
+//! ```text
+//! { _id: "<sid>",
+//!   session: "<express-session JSON>"         // SessionFormat::Json (connect-mongo default)
+//!          | { cookie: { expires: Date, … }, … } // SessionFormat::Embedded
+//!          | "<base64(iv‖ciphertext‖tag)>",    // with a WebCryptoAdapter
+//!   expires: Date,                             // the TTL index's field
+//!   user: "<user id>",                         // Tessera: only when bound to a user
+//!   version: Int64 }                           // Tessera: the conditional-save token
+//! ```
+
+use crate::bson_json::{bson_date, datetime_from_millis, document_to_object, object_to_document};
+use crate::crypto::WebCryptoAdapter;
+use mongodb::bson::{Bson, Document, doc};
+use serde_json::Value;
+use std::sync::Arc;
+use tessera::record::COOKIE_KEY;
+use tessera::{Record, SessionId, StoreError};
+use time::OffsetDateTime;
+
+/// Document field names.
+pub(crate) mod field {
+    /// The session id.
+    pub const ID: &str = "_id";
+    /// The session payload (string, embedded document, or encrypted string).
+    pub const SESSION: &str = "session";
+    /// The server-side expiry (BSON Date), watched by the TTL index.
+    pub const EXPIRES: &str = "expires";
+    /// The bound user, for per-user listing (Tessera only).
+    pub const USER: &str = "user";
+    /// The version token for conditional saves (Tessera only).
+    pub const VERSION: &str = "version";
+}
+
+/// How the `session` field is written. Both shapes are always readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionFormat {
+    /// A JSON string, as connect-mongo writes by default (`stringify: true`).
+    #[default]
+    Json,
+    /// An embedded document with `cookie.expires` as a BSON Date, as connect-mongodb-session
+    /// (and connect-mongo with `stringify: false`) write it. Key names must be valid BSON
+    /// field names for the server (no `$`-prefixed keys).
+    Embedded,
+}
+
+/// Encodes and decodes documents for one store configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Codec {
+    pub(crate) format: SessionFormat,
+    pub(crate) crypto: Option<Arc<WebCryptoAdapter>>,
+    /// Expiry assumed for a document without `expires` (connect-mongo's `ttl`).
+    pub(crate) fallback_ttl: time::Duration,
+}
+
+impl Codec {
+    /// The `session` field's value for a record.
+    pub(crate) fn session_value(&self, record: &Record) -> Result<Bson, StoreError> {
+        let json = record.to_json();
+        if let Some(crypto) = &self.crypto {
+            return crypto
+                .encrypt(&json)
+                .map(Bson::String)
+                .map_err(StoreError::unavailable);
+        }
+        match self.format {
+            SessionFormat::Json => Ok(Bson::String(json)),
+            SessionFormat::Embedded => {
+                let value: Value = serde_json::from_str(&json).map_err(StoreError::decode)?;
+                let Value::Object(obj) = value else {
+                    return Err(StoreError::decode("session JSON is not an object"));
+                };
+                let mut d = object_to_document(&obj);
+                if let (Some(Bson::Document(cookie)), Some(exp)) =
+                    (d.get_mut(COOKIE_KEY), record.cookie.expires)
+                {
+                    cookie.insert("expires", bson_date(exp));
+                }
+                Ok(Bson::Document(d))
+            }
+        }
+    }
+
+    /// The whole document for `insert_one`.
+    pub(crate) fn new_document(
+        &self,
+        record: &Record,
+        version: i64,
+    ) -> Result<Document, StoreError> {
+        let mut d = doc! {
+            field::ID: record.id.as_str(),
+            field::SESSION: self.session_value(record)?,
+            field::EXPIRES: bson_date(record.expires_at),
+        };
+        if let Some(user) = &record.user {
+            d.insert(field::USER, user.as_str());
+        }
+        d.insert(field::VERSION, version);
+        Ok(d)
+    }
+
+    /// The `$set`/`$unset` update of a save (everything but `_id`).
+    pub(crate) fn save_update(
+        &self,
+        record: &Record,
+        version: i64,
+    ) -> Result<Document, StoreError> {
+        let mut set = doc! {
+            field::SESSION: self.session_value(record)?,
+            field::EXPIRES: bson_date(record.expires_at),
+            field::VERSION: version,
+        };
+        let mut update = Document::new();
+        match &record.user {
+            Some(user) => {
+                set.insert(field::USER, user.as_str());
+            }
+            None => {
+                update.insert("$unset", doc! { field::USER: "" });
+            }
+        }
+        update.insert("$set", set);
+        Ok(update)
+    }
+
+    /// Reads a stored document (written by Tessera, connect-mongo or
+    /// connect-mongodb-session) as a record.
+    pub(crate) fn decode(
+        &self,
+        id: SessionId,
+        doc: &Document,
+        now: OffsetDateTime,
+    ) -> Result<Record, StoreError> {
+        let payload = match doc.get(field::SESSION) {
+            Some(Bson::String(s)) => match &self.crypto {
+                Some(crypto) => {
+                    let plain = crypto.decrypt(s).map_err(StoreError::decode)?;
+                    serde_json::from_str(&plain).map_err(StoreError::decode)?
+                }
+                None => serde_json::from_str(s).map_err(StoreError::decode)?,
+            },
+            Some(Bson::Document(d)) if self.crypto.is_none() => {
+                Value::Object(document_to_object(d))
+            }
+            Some(Bson::Document(_)) => {
+                return Err(StoreError::decode(
+                    "unencrypted embedded session found while encryption is configured",
+                ));
+            }
+            Some(other) => {
+                return Err(StoreError::decode(format!(
+                    "the session field is a BSON {:?}, not a string or document",
+                    other.element_type()
+                )));
+            }
+            None => return Err(StoreError::decode("the document has no session field")),
+        };
+        let stored_expiry = match doc.get(field::EXPIRES) {
+            Some(Bson::DateTime(d)) => Some(datetime_from_millis(d.timestamp_millis())),
+            _ => None,
+        };
+        let version = version_of(doc);
+        let mut record = Record::from_value(id, payload, now, version, now)?;
+        // connect-mongo: a document without `expires` lives for `ttl` (from the cookie's
+        // expiry when it has one).
+        record.expires_at = stored_expiry
+            .or(record.cookie.expires)
+            .unwrap_or(now + self.fallback_ttl);
+        Ok(record)
+    }
+}
+
+/// The version token of a stored document: 0 when it has none (written by Node).
+pub(crate) fn version_of(doc: &Document) -> u64 {
+    match doc.get(field::VERSION) {
+        Some(Bson::Int64(v)) => token_from_i64(*v),
+        Some(Bson::Int32(v)) => token_from_i64(i64::from(*v)),
+        _ => 0,
+    }
+}
+
+/// Tokens are stored as Int64; the mapping is a bijection so any stored value round-trips.
+pub(crate) fn token_from_i64(v: i64) -> u64 {
+    v as u64
+}
+
+/// See [`token_from_i64`].
+pub(crate) fn token_to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+/// A fresh random, non-zero version token (so a delete-and-recreate never reuses one).
+pub(crate) fn new_version() -> Result<i64, StoreError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| StoreError::unavailable(e.to_string()))?;
+    // 62 random bits, positive and non-zero.
+    Ok(((u64::from_le_bytes(b) >> 2) | 1) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    const SID: &str = "MGGxKGcZYkH4lb0MkU06aespN9iApXlG";
+    const NODE_JSON: &str = r#"{"cookie":{"originalMaxAge":86400000,"expires":"2026-11-23T10:46:45.178Z","httpOnly":true,"path":"/"},"user":"John Doe"}"#;
+
+    fn codec(format: SessionFormat) -> Codec {
+        Codec {
+            format,
+            crypto: None,
+            fallback_ttl: time::Duration::days(14),
+        }
+    }
+
+    fn sid() -> SessionId {
+        SessionId::parse(SID).unwrap()
+    }
+
+    #[test]
+    fn reads_connect_mongo_string_documents() {
+        let exp = datetime!(2026-11-23 10:46:45.178 UTC);
+        let now = datetime!(2026-11-22 10:46:45.178 UTC);
+        let d = doc! {"_id": SID, "session": NODE_JSON, "expires": bson_date(exp)};
+        let r = codec(SessionFormat::Json).decode(sid(), &d, now).unwrap();
+        assert_eq!(r.expires_at, exp);
+        assert_eq!(r.version, 0);
+        assert_eq!(r.data["user"], json!("John Doe"));
+        assert_eq!(r.cookie.original_max_age, Some(86_400_000));
+        assert_eq!(r.cookie.expires, Some(exp));
+    }
+
+    #[test]
+    fn reads_connect_mongodb_session_embedded_documents() {
+        let exp = datetime!(2026-11-23 10:47:00.546 UTC);
+        let d = doc! {
+            "_id": SID,
+            "session": {"cookie": {"originalMaxAge": 86_400_000, "expires": bson_date(exp),
+                                   "httpOnly": true, "path": "/"},
+                        "user": "John Doe"},
+            "expires": bson_date(exp),
+        };
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let r = codec(SessionFormat::Json).decode(sid(), &d, now).unwrap();
+        assert_eq!(r.cookie.expires, Some(exp));
+        assert_eq!(r.cookie.path.as_deref(), Some("/"));
+        assert_eq!(r.data["user"], json!("John Doe"));
+        assert_eq!(r.expires_at, exp);
+    }
+
+    #[test]
+    fn writes_both_shapes() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let exp = datetime!(2026-11-23 10:00 UTC);
+        let mut r = Record::new(sid(), now, exp);
+        r.cookie.expires = Some(exp);
+        r.cookie.original_max_age = Some(86_400_000);
+        r.data.insert("n".into(), json!(1));
+        r.user = Some("u1".into());
+        let d = codec(SessionFormat::Json).new_document(&r, 7).unwrap();
+        assert_eq!(
+            d.keys().collect::<Vec<_>>(),
+            ["_id", "session", "expires", "user", "version"]
+        );
+        assert_eq!(d.get_str("session").unwrap(), r.to_json());
+        assert_eq!(d.get_datetime("expires").unwrap(), &bson_date(exp));
+        assert_eq!(d.get_i64("version").unwrap(), 7);
+
+        let e = codec(SessionFormat::Embedded).new_document(&r, 7).unwrap();
+        let s = e.get_document("session").unwrap();
+        let c = s.get_document("cookie").unwrap();
+        assert_eq!(c.get_datetime("expires").unwrap(), &bson_date(exp));
+        assert_eq!(s.get_i32("n").unwrap(), 1);
+        let back = codec(SessionFormat::Embedded)
+            .decode(sid(), &e, now)
+            .unwrap();
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.cookie, r.cookie);
+        assert_eq!(back.user, r.user);
+    }
+
+    #[test]
+    fn save_update_unsets_a_cleared_user() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let r = Record::new(sid(), now, now);
+        let u = codec(SessionFormat::Json).save_update(&r, 3).unwrap();
+        assert_eq!(u.get_document("$unset").unwrap(), &doc! {"user": ""});
+        assert!(u.get_document("$set").unwrap().get("user").is_none());
+    }
+
+    #[test]
+    fn missing_expires_falls_back_to_cookie_then_ttl() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let d =
+            doc! {"_id": SID, "session": r#"{"cookie":{"originalMaxAge":null,"expires":null}}"#};
+        let r = codec(SessionFormat::Json).decode(sid(), &d, now).unwrap();
+        assert_eq!(r.expires_at, now + time::Duration::days(14));
+    }
+
+    #[test]
+    fn malformed_documents_are_decode_errors() {
+        let now = datetime!(2026-11-22 10:00 UTC);
+        let c = codec(SessionFormat::Json);
+        for d in [
+            doc! {"_id": SID},
+            doc! {"_id": SID, "session": 5},
+            doc! {"_id": SID, "session": "{not json"},
+            doc! {"_id": SID, "session": "[1,2]"},
+        ] {
+            assert!(
+                matches!(c.decode(sid(), &d, now), Err(StoreError::Decode(_))),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn versions_are_random_positive_and_round_trip() {
+        let a = new_version().unwrap();
+        let b = new_version().unwrap();
+        assert!(a > 0 && b > 0 && a != b);
+        assert_eq!(token_to_i64(token_from_i64(-5)), -5);
+        assert_eq!(version_of(&doc! {"version": 9_i64}), 9);
+        assert_eq!(version_of(&doc! {}), 0);
+    }
+}

@@ -1,0 +1,292 @@
+//! [`MongoStore`]: the [`SessionStore`] implementation.
+
+use crate::bson_json::bson_date;
+use crate::builder::MongoStoreBuilder;
+use crate::document::{Codec, field, new_version, token_from_i64, token_to_i64};
+use crate::error::{is_duplicate_key, timed};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::{Client, Collection};
+use std::sync::Arc;
+use std::time::Duration;
+use tessera::{Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use time::OffsetDateTime;
+
+/// A session store on MongoDB, document-compatible with connect-mongo.
+///
+/// One document per session in the `sessions` collection (see the crate docs for its
+/// shape), a TTL index on `expires`, conditional saves on a `version` field, and never an
+/// upsert: a deleted session cannot be brought back by a late write.
+///
+/// Cloning is cheap (the driver's client and pool are shared).
+#[derive(Clone)]
+pub struct MongoStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    coll: Collection<Document>,
+    codec: Codec,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("database", &self.inner.coll.namespace().db)
+            .field("collection", &self.inner.coll.name())
+            .field("format", &self.inner.codec.format)
+            .field("encrypted", &self.inner.codec.crypto.is_some())
+            .field("operation_timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+/// `expires` is in the future, or absent (connect-mongo's liveness condition).
+fn live(now: OffsetDateTime) -> Document {
+    doc! { "$or": [
+        { field::EXPIRES: { "$exists": false } },
+        { field::EXPIRES: { "$gt": bson_date(now) } },
+    ] }
+}
+
+fn live_id(id: &SessionId, now: OffsetDateTime) -> Document {
+    let mut f = doc! { field::ID: id.as_str() };
+    f.extend(live(now));
+    f
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl MongoStore {
+    /// A builder (a URI or a client is required).
+    pub fn builder() -> MongoStoreBuilder {
+        MongoStoreBuilder::default()
+    }
+
+    /// Connects with default options (collection `sessions`, connect-mongo's format, 2 s
+    /// server selection timeout) and creates the indexes.
+    pub async fn connect(uri: &str) -> Result<Self, crate::BuildError> {
+        Self::builder().uri(uri).build().await
+    }
+
+    pub(crate) fn from_parts(
+        client: Client,
+        coll: Collection<Document>,
+        codec: Codec,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                coll,
+                codec,
+                timeout,
+            }),
+        }
+    }
+
+    /// The underlying collection, for administration.
+    pub fn collection(&self) -> &Collection<Document> {
+        &self.inner.coll
+    }
+
+    /// The driver's client (shared pool).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Creates the TTL index on `expires` and the index on `user` (idempotent; safe to run
+    /// concurrently from several instances). [`MongoStoreBuilder::build`] calls it unless
+    /// told not to.
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        crate::indexes::ensure(&self.inner.coll, self.inner.timeout).await
+    }
+
+    /// The collection's index names.
+    pub async fn index_names(&self) -> Result<Vec<String>, StoreError> {
+        crate::indexes::names(&self.inner.coll, self.inner.timeout).await
+    }
+
+    /// Deletes every session in the collection (connect-mongo's `clear`). Returns how many.
+    pub async fn clear(&self) -> Result<u64, StoreError> {
+        let r = timed(self.inner.timeout, self.inner.coll.delete_many(doc! {})).await?;
+        Ok(r.deleted_count)
+    }
+
+    fn decode(&self, doc: &Document, now: OffsetDateTime) -> Result<Option<Record>, StoreError> {
+        let Some(raw_id) = doc.get_str(field::ID).ok() else {
+            return Err(StoreError::decode("session document _id is not a string"));
+        };
+        let Some(id) = SessionId::parse(raw_id) else {
+            return Err(StoreError::decode(
+                "session document _id is not a valid session id",
+            ));
+        };
+        let record = self.inner.codec.decode(id, doc, now)?;
+        Ok((!record.is_expired(now)).then_some(record))
+    }
+
+    async fn insert(&self, doc: Document) -> Result<Result<(), ()>, StoreError> {
+        match tokio::time::timeout(self.inner.timeout, self.inner.coll.insert_one(doc)).await {
+            Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
+            Ok(Ok(_)) => Ok(Ok(())),
+            Ok(Err(e)) if is_duplicate_key(&e) => Ok(Err(())),
+            Ok(Err(e)) => Err(crate::error::map(e)),
+        }
+    }
+}
+
+impl SessionStore for MongoStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let now = now();
+        let found = timed(
+            self.inner.timeout,
+            self.inner.coll.find_one(live_id(id, now)),
+        )
+        .await?;
+        match found {
+            Some(doc) => self.decode(&doc, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn create(&self, record: &Record) -> Result<u64, StoreError> {
+        let version = new_version()?;
+        let doc = self.inner.codec.new_document(record, version)?;
+        if self.insert(doc.clone()).await?.is_ok() {
+            return Ok(token_from_i64(version));
+        }
+        // The id exists. An expired document the TTL monitor has not removed yet does not
+        // count: remove exactly that one and try once more.
+        let stale = doc! {
+            field::ID: record.id.as_str(),
+            field::EXPIRES: { "$lte": bson_date(now()) },
+        };
+        let removed = timed(self.inner.timeout, self.inner.coll.delete_one(stale)).await?;
+        if removed.deleted_count == 1 && self.insert(doc).await?.is_ok() {
+            return Ok(token_from_i64(version));
+        }
+        Err(StoreError::IdCollision)
+    }
+
+    async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
+        let now = now();
+        let version = new_version()?;
+        let update = self.inner.codec.save_update(record, version)?;
+        let mut filter = live_id(&record.id, now);
+        let expected = match record.version {
+            // Written by Node (no version field yet).
+            0 => Bson::Document(doc! { "$exists": false }),
+            v => Bson::Int64(token_to_i64(v)),
+        };
+        filter.insert(field::VERSION, expected);
+        let r = timed(
+            self.inner.timeout,
+            self.inner.coll.update_one(filter, update),
+        )
+        .await?;
+        if r.matched_count > 0 {
+            return Ok(SaveOutcome::Saved(token_from_i64(version)));
+        }
+        // Nothing matched: tell a concurrent write from a session that is gone.
+        let exists = timed(
+            self.inner.timeout,
+            self.inner
+                .coll
+                .find_one(live_id(&record.id, now))
+                .projection(doc! { field::ID: 1 }),
+        )
+        .await?;
+        Ok(if exists.is_some() {
+            SaveOutcome::Conflict
+        } else {
+            SaveOutcome::Missing
+        })
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let update = doc! { "$set": { field::EXPIRES: bson_date(expires_at) } };
+        let r = timed(
+            self.inner.timeout,
+            self.inner.coll.update_one(live_id(id, now()), update),
+        )
+        .await?;
+        Ok(r.matched_count > 0)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let gone = timed(
+            self.inner.timeout,
+            self.inner
+                .coll
+                .find_one_and_delete(doc! { field::ID: id.as_str() })
+                .projection(doc! { field::EXPIRES: 1 }),
+        )
+        .await?;
+        let now = now();
+        Ok(gone.is_some_and(|d| match d.get_datetime(field::EXPIRES) {
+            Ok(exp) => *exp > bson_date(now),
+            Err(_) => true,
+        }))
+    }
+
+    async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
+        let now = now();
+        let mut filter = doc! { field::USER: user };
+        filter.extend(live(now));
+        let coll = &self.inner.coll;
+        let docs = timed(self.inner.timeout, async {
+            let mut cursor = coll.find(filter).await?;
+            let mut docs = Vec::new();
+            while cursor.advance().await? {
+                docs.push(cursor.deserialize_current()?);
+            }
+            Ok(docs)
+        })
+        .await?;
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in &docs {
+            match self.decode(doc, now) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable session of a user"),
+            }
+        }
+        out.sort_by_key(|r| r.created_at);
+        Ok(out)
+    }
+
+    async fn delete_by_user(
+        &self,
+        user: &str,
+        except: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        let mut filter = doc! { field::USER: user };
+        if let Some(keep) = except {
+            filter.insert(field::ID, doc! { "$ne": keep.as_str() });
+        }
+        let r = timed(self.inner.timeout, self.inner.coll.delete_many(filter)).await?;
+        Ok(r.deleted_count)
+    }
+
+    /// Live sessions only (`expires` in the future or absent), unlike connect-mongo's
+    /// `length`, which also counts expired documents the TTL monitor has not removed yet.
+    async fn count(&self) -> Result<u64, StoreError> {
+        timed(
+            self.inner.timeout,
+            self.inner.coll.count_documents(live(now())),
+        )
+        .await
+    }
+
+    /// Removes documents whose `expires` has passed. The TTL index does this on the
+    /// server (every 60 s on MongoDB), so calling it is optional.
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let filter = doc! { field::EXPIRES: { "$lte": bson_date(now()) } };
+        let r = timed(self.inner.timeout, self.inner.coll.delete_many(filter)).await?;
+        Ok(r.deleted_count)
+    }
+}

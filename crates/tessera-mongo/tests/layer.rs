@@ -1,0 +1,179 @@
+//! The store behind `tessera::SessionLayer`: no lost updates across two layers (two app
+//! instances) sharing one database, TTL removal by the server, and 503 (fast, no panic)
+//! when the server cannot be reached.
+
+mod common;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use common::*;
+use std::time::{Duration, Instant};
+use tessera::{Session, SessionConfig, SessionLayer, SessionStore};
+use tessera_mongo::MongoStore;
+use tessera_mongo::mongodb::bson::doc;
+
+fn app(store: MongoStore) -> Router {
+    let config = SessionConfig::builder().secret(SECRET).build().unwrap();
+    Router::new()
+        .route(
+            "/start",
+            post(|s: Session| async move {
+                s.insert("n", 0_u64).await?;
+                Ok::<_, tessera::Error>("ok")
+            }),
+        )
+        .route(
+            "/incr",
+            post(|s: Session| async move {
+                let n = s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+                Ok::<_, tessera::Error>(n.to_string())
+            }),
+        )
+        .route(
+            "/n",
+            get(|s: Session| async move {
+                let n: Option<u64> = s.get("n").await?;
+                Ok::<_, tessera::Error>(n.map(|n| n.to_string()).unwrap_or_default())
+            }),
+        )
+        .layer(SessionLayer::new(store, config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
+    let Some(uri) = mongo_uri() else {
+        return;
+    };
+    let name = unique("layers");
+    // Two instances: separate stores (separate clients and pools), one collection.
+    let a = app(builder(&uri, &name).build().await.unwrap());
+    let b_store = builder(&uri, &name).build().await.unwrap();
+    let b = app(b_store.clone());
+    let start = send(&a, "POST", "/start", None).await;
+    assert_eq!(start.status, StatusCode::OK);
+    let cookie = start.set_cookie.expect("session cookie");
+    assert!(cookie.starts_with("id=s%3A"), "{cookie}");
+
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let cookie = cookie.clone();
+            tokio::spawn(async move { send(&app, "POST", "/incr", Some(&cookie)).await })
+        })
+        .collect();
+    // (`update` returns the value computed before the write; on a conflict the closure is
+    // replayed on the fresh session at save time, so only the stored total is checked.)
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    }
+    assert_eq!(send(&a, "GET", "/n", Some(&cookie)).await.body, "200");
+    assert_eq!(send(&b, "GET", "/n", Some(&cookie)).await.body, "200");
+    b_store.collection().drop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_removes_expired_documents_via_the_ttl_index() {
+    let Some(fresh) = fresh("ttl").await else {
+        return;
+    };
+    let short = tessera::testkit::record(None, Duration::from_millis(500));
+    let long = tessera::testkit::record(None, Duration::from_secs(3600));
+    fresh.store.create(&short).await.unwrap();
+    fresh.store.create(&long).await.unwrap();
+    let raw = fresh.raw();
+    // Poll the raw collection (loads already hide expired documents); the server's TTL
+    // monitor must delete the document itself. SecantusDB in CI sweeps every second;
+    // mongod every 60 s, so allow MONGO_TTL_WAIT_SECS to raise the limit.
+    let limit = std::env::var("MONGO_TTL_WAIT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let removed = tessera::testkit::eventually(Duration::from_secs(limit), || async {
+        raw.count_documents(doc! {"_id": short.id.as_str()})
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    assert!(
+        removed,
+        "TTL monitor did not remove the expired document within {limit} s"
+    );
+    assert_eq!(
+        raw.count_documents(doc! {"_id": long.id.as_str()})
+            .await
+            .unwrap(),
+        1,
+        "the live document is kept"
+    );
+    fresh.drop_collection().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_answers_503_within_the_timeout() {
+    // A loopback port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let selection = Duration::from_millis(600);
+    let store = MongoStore::builder()
+        .uri(format!("mongodb://127.0.0.1:{port}/?directConnection=true"))
+        .server_selection_timeout(selection)
+        .create_indexes(false)
+        .build()
+        .await
+        .expect("building without index creation does no I/O");
+    // Direct store calls fail with a typed error, quickly.
+    let t0 = Instant::now();
+    let err = store
+        .load(&tessera::SessionId::generate())
+        .await
+        .expect_err("unreachable");
+    assert!(
+        matches!(
+            err,
+            tessera::StoreError::Unavailable(_) | tessera::StoreError::Timeout(_)
+        ),
+        "{err:?}"
+    );
+    assert!(
+        t0.elapsed() < selection + Duration::from_secs(2),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    // Through the layer: a request that writes a new session, and one with a cookie.
+    let app = app(store);
+    let t0 = Instant::now();
+    let r = send(&app, "POST", "/start", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    assert!(
+        r.set_cookie.is_none(),
+        "no cookie for a session that was not stored"
+    );
+    let config = SessionConfig::builder().secret(SECRET).build().unwrap();
+    let cookie = format!("id={}", config.sign(&tessera::SessionId::generate()));
+    let r = send(&app, "POST", "/incr", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{r:?}");
+    assert!(
+        t0.elapsed() < 2 * selection + Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+
+    // Index creation at start-up reports the outage as a build error, also quickly.
+    let t0 = Instant::now();
+    let built = MongoStore::builder()
+        .uri(format!("mongodb://127.0.0.1:{port}/"))
+        .server_selection_timeout(selection)
+        .build()
+        .await;
+    assert!(
+        matches!(built, Err(tessera_mongo::BuildError::Indexes(_))),
+        "{built:?}"
+    );
+    assert!(t0.elapsed() < selection + Duration::from_secs(2));
+}
