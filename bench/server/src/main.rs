@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tessera::{MemoryStore, Session, SessionConfig, SessionLayer};
 
+mod stats;
+
 async fn login(s: Session) -> Result<&'static str, tessera::Error> {
     s.insert("user", "bench").await?;
     s.insert("n", 0).await?;
@@ -67,7 +69,8 @@ async fn main() -> anyhow::Result<()> {
         .route("/read", get(read))
         .route("/incr", get(incr))
         .route("/none", get(|| async { "none" }))
-        .layer(SessionLayer::with_boxed(store, config));
+        .route("/_stats", get(stats::report).delete(stats::reset))
+        .layer(SessionLayer::new(stats::Counted(store), config));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("tessera bench server on 127.0.0.1:{port}");
     axum::serve(listener, app).await?;

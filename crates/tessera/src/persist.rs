@@ -141,12 +141,22 @@ impl Session {
         let shared = &self.inner.shared;
         let config = &shared.config;
         let timing = self.timing();
-        let mut retry_guard = None;
+        let id = match &self.state().working {
+            Some(w) => w.id.clone(),
+            None => return Ok(()),
+        };
+        let mut stripe = shared.write_stripe(&id).lock().await;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let (mut record, taken, old_expiry) = {
-                let st = self.state();
+                let mut st = self.state();
+                // Another request of this process saved the session after this one loaded
+                // it: rebase on that record instead of failing and reloading.
+                let ours = st.stored.as_ref().map(|s| s.version);
+                if let Some(latest) = stripe.as_ref().filter(|c| c.id == id && Some(c.version) != ours) {
+                    st.rebase(latest.clone())?;
+                }
                 let mut r = st.working.clone().expect("loaded");
                 r.version = st.stored.as_ref().map(|s| s.version).unwrap_or_default();
                 let old = st.stored.as_ref().and_then(|s| s.cookie.expires);
@@ -166,10 +176,12 @@ impl Session {
                     if record.cookie.expires != old_expiry {
                         st.cookie_pending = true;
                     }
+                    *stripe = Some(record.clone());
                     self.adopt(&mut st, record);
                     return Ok(());
                 }
                 SaveOutcome::Missing => {
+                    *stripe = None;
                     tracing::info!(session = %record.id, "session ended (destroyed or expired) before this request saved it; its changes are dropped");
                     return Err(Error::Ended);
                 }
@@ -179,10 +191,9 @@ impl Session {
                         tracing::warn!(session = %record.id, attempt, "giving up on a contended session save");
                         return Err(Error::Contention(attempt));
                     }
-                    if retry_guard.is_none() {
-                        retry_guard = Some(shared.retry_lock(&record.id).lock().await);
-                    } else {
-                        // Writers in other processes: back off a little, with jitter.
+                    if attempt > 2 {
+                        // Repeated conflicts under this process's write lock come from other
+                        // processes: back off a little, with jitter.
                         tokio::time::sleep(backoff(attempt)).await;
                     }
                     let fresh = shared
@@ -190,8 +201,14 @@ impl Session {
                         .await?;
                     let now = self.now();
                     match fresh.filter(|r| !timing.is_dead(r, now)) {
-                        Some(fresh) => self.state().rebase(fresh)?,
-                        None => return Err(Error::Ended),
+                        Some(fresh) => {
+                            *stripe = Some(fresh.clone());
+                            self.state().rebase(fresh)?;
+                        }
+                        None => {
+                            *stripe = None;
+                            return Err(Error::Ended);
+                        }
                     }
                 }
             }

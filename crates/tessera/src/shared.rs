@@ -4,6 +4,7 @@
 use crate::config::SessionConfig;
 use crate::error::StoreError;
 use crate::id::SessionId;
+use crate::record::Record;
 use crate::store::BoxedStore;
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -30,14 +31,15 @@ pub mod names {
     pub const STORE_LATENCY: &str = "tessera_store_op_seconds";
 }
 
-const LOCK_STRIPES: usize = 64;
+const WRITE_STRIPES: usize = 256;
 
 pub(crate) struct Shared {
     pub config: SessionConfig,
     pub store: BoxedStore,
-    /// Striped locks taken while a conflicting save is retried, so requests of one session
-    /// inside this process retry one at a time instead of colliding again.
-    retry_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Striped write locks: conditional saves of one session inside this process run one
+    /// at a time, and each stripe remembers the record this process saved last, so a
+    /// request that loaded an older version rebases on it without a store round trip.
+    write_stripes: Box<[tokio::sync::Mutex<Option<Record>>]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -46,15 +48,15 @@ impl Shared {
         Self {
             config,
             store,
-            retry_locks: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
+            write_stripes: (0..WRITE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(None))
                 .collect(),
             hasher: Default::default(),
         }
     }
 
-    pub(crate) fn retry_lock(&self, id: &SessionId) -> &tokio::sync::Mutex<()> {
-        &self.retry_locks[(self.hasher.hash_one(id) as usize) % LOCK_STRIPES]
+    pub(crate) fn write_stripe(&self, id: &SessionId) -> &tokio::sync::Mutex<Option<Record>> {
+        &self.write_stripes[(self.hasher.hash_one(id) as usize) % WRITE_STRIPES]
     }
 
     /// Runs one store operation with the configured timeout, a tracing span (with the
