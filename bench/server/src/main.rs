@@ -50,13 +50,18 @@ async fn main() -> anyhow::Result<()> {
     {
         None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
         Some("sqlite") => {
-            let path = std::env::var("SQLITE_PATH").unwrap_or_else(|_| "/tmp/tessera-bench.db".into());
+            let path =
+                std::env::var("SQLITE_PATH").unwrap_or_else(|_| "/tmp/tessera-bench.db".into());
             let _ = std::fs::remove_file(&path);
             tessera::BoxedStore::new(tessera_sql::SqliteStore::builder(path).connect().await?)
         }
         Some("postgres") => {
-            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let store = tessera_sql::PostgresStore::builder(url).table("tessera_bench_sessions").connect().await?;
+            let url = std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let store = tessera_sql::PostgresStore::builder(url)
+                .table("tessera_bench_sessions")
+                .connect()
+                .await?;
             tessera::BoxedStore::new(store)
         }
         Some(other) => bail!("unknown store {other:?}"),

@@ -13,7 +13,11 @@ fn count(i: usize) {
 }
 
 pub async fn report() -> String {
-    let parts: Vec<String> = NAMES.iter().zip(&OPS).map(|(n, c)| format!("\"{n}\":{}", c.load(Ordering::Relaxed))).collect();
+    let parts: Vec<String> = NAMES
+        .iter()
+        .zip(&OPS)
+        .map(|(n, c)| format!("\"{n}\":{}", c.load(Ordering::Relaxed)))
+        .collect();
     format!("{{{}}}", parts.join(","))
 }
 

@@ -154,7 +154,10 @@ impl Session {
                 // Another request of this process saved the session after this one loaded
                 // it: rebase on that record instead of failing and reloading.
                 let ours = st.stored.as_ref().map(|s| s.version);
-                if let Some(latest) = stripe.as_ref().filter(|c| c.id == id && Some(c.version) != ours) {
+                if let Some(latest) = stripe
+                    .as_ref()
+                    .filter(|c| c.id == id && Some(c.version) != ours)
+                {
                     st.rebase(latest.clone())?;
                 }
                 let mut r = st.working.clone().expect("loaded");
