@@ -1,1 +1,58 @@
-//! Placeholder: being written.
+//! # tessera-redis: a Redis and Redis Cluster session store for Tessera
+//!
+//! [`RedisStore`] keeps sessions where Node's connect-redis keeps them, in the same form,
+//! so an express-session app and a Tessera app can share live sessions:
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `sess:<id>` | the express-session JSON (plus Tessera's `__tessera` metadata key) | the session's expiry |
+//! | `sess-user:<user>` | sorted set of the user's session ids (Tessera only) | none; pruned when listed |
+//!
+//! Commands per operation (each bounded by the command timeout, 1 s by default):
+//!
+//! | operation | commands | round trips |
+//! |---|---|---|
+//! | load | `GET` + `PTTL` (pipelined) | 1 |
+//! | create | `SET … PX … NX` (after `ZADD` to the user index when bound to a user) | 1 (2) |
+//! | save | `EVALSHA` of a compare-and-set script (after `ZADD` when the user changed) | 1 (3) |
+//! | touch | `PEXPIRE` | 1 |
+//! | delete | `DEL` | 1 |
+//! | count | `SCAN … MATCH sess:*` on every primary | per 1000 keys |
+//!
+//! ```no_run
+//! use tessera::{SessionConfig, SessionLayer};
+//! use tessera_redis::RedisStore;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+//! let config = SessionConfig::builder()
+//!     .secret(std::env::var("SESSION_SECRET")?)
+//!     .build()?;
+//! let layer = SessionLayer::new(store, config);
+//! # let _ = layer; Ok(()) }
+//! ```
+//!
+//! See the README for the key layout, the scripts, what is atomic on a cluster, and the
+//! optional encryption at rest (feature `encryption`) and id hashing.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod codec;
+mod config;
+mod conn;
+#[cfg(feature = "encryption")]
+mod crypto;
+mod error;
+mod keys;
+mod scripts;
+mod store;
+
+pub use config::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_INDEX_GRACE, DEFAULT_PREFIX, DEFAULT_TTL, RedisStoreBuilder,
+};
+#[cfg(feature = "encryption")]
+pub use crypto::{CryptoError, Keyring};
+pub use error::BuildError;
+pub use keys::HASHED_ID_MARK;
+pub use redis;
+pub use store::RedisStore;

@@ -1,0 +1,223 @@
+//! [`RedisStoreBuilder`]: servers, key names, timeouts and at-rest options.
+
+use crate::codec::Codec;
+use crate::conn::Conn;
+use crate::error::{BuildError, timed};
+use crate::keys::{Keys, default_user_prefix};
+use crate::store::{Inner, RedisStore};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera::Clock;
+
+/// connect-redis's default key prefix.
+pub const DEFAULT_PREFIX: &str = "sess:";
+/// Default bound for every Redis command (and for connecting).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+/// connect-redis's default `ttl`: the expiry reported for a key that has none.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(86_400);
+/// How long a user-index entry whose session key is missing is kept before pruning (it
+/// may belong to a session being created right now).
+pub const DEFAULT_INDEX_GRACE: Duration = Duration::from_secs(60);
+
+/// Builder for [`RedisStore`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tessera_redis::BuildError> {
+/// use std::time::Duration;
+/// let store = tessera_redis::RedisStore::builder()
+///     .cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .prefix("myapp:sess:")
+///     .command_timeout(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RedisStoreBuilder {
+    url: Option<String>,
+    cluster: Vec<String>,
+    prefix: String,
+    user_prefix: Option<String>,
+    command_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    default_ttl: Duration,
+    index_grace: Duration,
+    hash_ids: bool,
+    lazy: bool,
+    clock: Clock,
+    #[cfg(feature = "encryption")]
+    keyring: Option<crate::crypto::Keyring>,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            cluster: Vec::new(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            user_prefix: None,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            connect_timeout: None,
+            default_ttl: DEFAULT_TTL,
+            index_grace: DEFAULT_INDEX_GRACE,
+            hash_ids: false,
+            lazy: false,
+            clock: Clock::System,
+            #[cfg(feature = "encryption")]
+            keyring: None,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// A single server (or a proxy): `redis://[user:pass@]host:port[/db]`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// A Redis Cluster, from one or more seed nodes (`redis://host:port`). Takes
+    /// precedence over [`url`](Self::url).
+    pub fn cluster<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.cluster = nodes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Key prefix of session keys (default `sess:`, connect-redis's).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Key prefix of the per-user index sets (default: the session prefix without its
+    /// trailing `:` plus `-user:`, e.g. `sess-user:`). Must not start with the session
+    /// prefix, or `count` would include the index keys.
+    pub fn user_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.user_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Upper bound for every Redis command (default 1 s); an expired bound is
+    /// [`StoreError::Timeout`](tessera::StoreError::Timeout) and the layer answers 503.
+    pub fn command_timeout(mut self, d: Duration) -> Self {
+        self.command_timeout = d;
+        self
+    }
+
+    /// Upper bound for establishing a connection (default: the command timeout).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+
+    /// The expiry reported for a key without a TTL (written by a Node app with
+    /// `disableTTL`); default one day, connect-redis's `ttl`.
+    pub fn default_ttl(mut self, d: Duration) -> Self {
+        self.default_ttl = d;
+        self
+    }
+
+    /// How old a user-index entry without a session must be before listing prunes it
+    /// (default 60 s).
+    pub fn index_grace(mut self, d: Duration) -> Self {
+        self.index_grace = d;
+        self
+    }
+
+    /// Store `base64url(SHA-256(id))` instead of the id in key names (and hash user
+    /// names in index keys), so a copy of the database yields no usable session ids.
+    /// Off by default: Node's connect-redis looks keys up by the plain id.
+    pub fn hash_ids(mut self, on: bool) -> Self {
+        self.hash_ids = on;
+        self
+    }
+
+    /// Single server only: do not check the connection in [`build`](Self::build); the
+    /// first command connects (the app starts even while Redis is down).
+    pub fn lazy_connect(mut self, on: bool) -> Self {
+        self.lazy = on;
+        self
+    }
+
+    /// The time source for expiries (tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Encrypt stored values with AES-256-GCM (feature `encryption`; off by default, and
+    /// encrypted values are not readable by Node).
+    #[cfg(feature = "encryption")]
+    pub fn encryption(mut self, keyring: crate::crypto::Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// Connects and builds the store.
+    pub async fn build(self) -> Result<RedisStore, BuildError> {
+        if self.command_timeout.is_zero() {
+            return Err(BuildError::InvalidOption("command_timeout must be positive"));
+        }
+        if self.default_ttl < Duration::from_millis(1) {
+            return Err(BuildError::InvalidOption("default_ttl must be at least 1 ms"));
+        }
+        let user_prefix = self
+            .user_prefix
+            .unwrap_or_else(|| default_user_prefix(&self.prefix));
+        if user_prefix.starts_with(&self.prefix) {
+            return Err(BuildError::InvalidOption(
+                "user_prefix must not start with the session prefix",
+            ));
+        }
+        let timeout = self.command_timeout;
+        let connect_timeout = self.connect_timeout.unwrap_or(timeout);
+        let conn = if !self.cluster.is_empty() {
+            let client = ClusterClientBuilder::new(self.cluster.clone())
+                .connection_timeout(connect_timeout)
+                .response_timeout(timeout)
+                .build()
+                .map_err(BuildError::InvalidUrl)?;
+            let c = timed(connect_timeout, client.get_async_connection())
+                .await
+                .map_err(BuildError::Connect)?;
+            Conn::Cluster(c)
+        } else {
+            let url = self.url.as_deref().ok_or(BuildError::NoServer)?;
+            let client = redis::Client::open(url).map_err(BuildError::InvalidUrl)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(timeout))
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(500));
+            let manager = ConnectionManager::new_lazy_with_config(client, config)
+                .map_err(BuildError::InvalidUrl)?;
+            let mut conn = Conn::Single(manager);
+            if !self.lazy {
+                timed(timeout, redis::cmd("PING").query_async::<()>(&mut conn))
+                    .await
+                    .map_err(BuildError::Connect)?;
+            }
+            conn
+        };
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                keys: Keys {
+                    prefix: self.prefix,
+                    user_prefix,
+                    hash_ids: self.hash_ids,
+                },
+                codec: Codec {
+                    #[cfg(feature = "encryption")]
+                    keyring: self.keyring,
+                },
+                timeout,
+                default_ttl: self.default_ttl,
+                index_grace: self.index_grace,
+                clock: self.clock,
+            }),
+        })
+    }
+}

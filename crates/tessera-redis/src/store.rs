@@ -1,0 +1,502 @@
+//! [`RedisStore`]: the [`SessionStore`] implementation.
+
+use crate::codec::{Codec, version, version_hex};
+use crate::config::RedisStoreBuilder;
+use crate::conn::Conn;
+use crate::error::timed;
+use crate::keys::Keys;
+use crate::scripts::{self, PRUNE, SAVE};
+use redis::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera::{Clock, Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use time::OffsetDateTime;
+
+/// A session store on Redis or Redis Cluster, compatible with connect-redis.
+///
+/// Cheap to clone (one shared, multiplexed connection). See the crate documentation for
+/// the key layout and the commands each operation sends.
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub conn: Conn,
+    pub keys: Keys,
+    pub codec: Codec,
+    pub timeout: Duration,
+    pub default_ttl: Duration,
+    pub index_grace: Duration,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("cluster", &self.inner.conn.is_cluster())
+            .field("prefix", &self.inner.keys.prefix)
+            .field("user_prefix", &self.inner.keys.user_prefix)
+            .field("hash_ids", &self.inner.keys.hash_ids)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user-index member with its session (if the key still exists).
+struct Member {
+    stored: String,
+    score: f64,
+    record: Option<Record>,
+}
+
+impl RedisStore {
+    /// A builder (servers, prefix, timeouts, at-rest options).
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Connects to a single server with the defaults (prefix `sess:`, 1 s timeouts).
+    pub async fn connect(url: &str) -> Result<Self, crate::BuildError> {
+        Self::builder().url(url).build().await
+    }
+
+    /// Connects to a Redis Cluster through the given seed nodes, with the defaults.
+    pub async fn connect_cluster<S: Into<String>>(
+        nodes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, crate::BuildError> {
+        Self::builder().cluster(nodes).build().await
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.conn.is_cluster()
+    }
+
+    /// The Redis key holding a session (for inspection and tests).
+    pub fn session_key(&self, id: &SessionId) -> String {
+        self.inner.keys.session(id)
+    }
+
+    /// The Redis key of a user's index set.
+    pub fn user_key(&self, user: &str) -> String {
+        self.inner.keys.user(user)
+    }
+
+    /// Deletes every key of this store (sessions and user indexes) with `SCAN` and `DEL`,
+    /// like connect-redis's `clear()`. Returns how many keys were deleted.
+    pub async fn clear(&self) -> Result<u64, StoreError> {
+        let keys = &self.inner.keys;
+        let user_pattern = Keys {
+            prefix: keys.user_prefix.clone(),
+            user_prefix: String::new(),
+            hash_ids: false,
+        }
+        .scan_pattern();
+        let mut deleted = 0;
+        for pattern in [keys.scan_pattern(), user_pattern] {
+            let mut names = Vec::new();
+            self.scan(&pattern, |batch| names.extend(batch)).await?;
+            for name in names {
+                let mut conn = self.conn();
+                let n: i64 = timed(
+                    self.inner.timeout,
+                    redis::cmd("DEL").arg(&name).query_async(&mut conn),
+                )
+                .await?;
+                deleted += n.max(0) as u64;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Passes each batch of keys matching `pattern` to `each`, from `SCAN` on every primary.
+    async fn scan(
+        &self,
+        pattern: &str,
+        mut each: impl FnMut(Vec<Vec<u8>>),
+    ) -> Result<(), StoreError> {
+        let t = self.inner.timeout;
+        let mut conn = self.conn();
+        let nodes = timed(t, conn.primaries()).await?;
+        for node in &nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+                let reply = timed(t, conn.on_node(node.as_ref(), cmd)).await?;
+                let (next, keys): (u64, Vec<Vec<u8>>) =
+                    redis::from_redis_value(reply).map_err(StoreError::decode)?;
+                each(keys);
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs per-key pipelines in one round trip: merged into one pipeline on a single
+    /// server; concurrently on a cluster (keys live in different slots, and a cluster
+    /// pipeline must not cross slots). Returns every reply in order.
+    async fn per_key(&self, pipes: Vec<redis::Pipeline>) -> Result<Vec<Value>, StoreError> {
+        let t = self.inner.timeout;
+        let mut conn = self.conn();
+        if pipes.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !conn.is_cluster() {
+            let mut all = redis::pipe();
+            for p in &pipes {
+                for c in p.cmd_iter() {
+                    all.add_command(c.clone());
+                }
+            }
+            return timed(t, all.query_async(&mut conn)).await;
+        }
+        let calls = pipes.iter().map(|p| {
+            let mut conn = conn.clone();
+            async move { timed(t, p.query_async::<Vec<Value>>(&mut conn)).await }
+        });
+        let replies = futures_util::future::try_join_all(calls).await?;
+        Ok(replies.into_iter().flatten().collect())
+    }
+
+    fn conn(&self) -> Conn {
+        self.inner.conn.clone()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Milliseconds until `expires_at` (at least 1: Redis rejects a zero TTL).
+    fn ttl_ms(&self, expires_at: OffsetDateTime) -> i64 {
+        let ms = (expires_at - self.now()).whole_milliseconds();
+        i64::try_from(ms).unwrap_or(i64::MAX).max(1)
+    }
+
+    /// Turns a `GET` + `PTTL` reply into a record.
+    fn decode(
+        &self,
+        id: SessionId,
+        key: &str,
+        raw: Option<Vec<u8>>,
+        pttl: i64,
+    ) -> Result<Option<Record>, StoreError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let now = self.now();
+        let expires_at = match pttl {
+            -2 => return Ok(None), // expired between the two commands
+            ms if ms < 0 => now + self.inner.default_ttl,
+            ms => now + Duration::from_millis(ms.unsigned_abs()),
+        };
+        let v = version(&raw);
+        let json = self.inner.codec.decode(raw, key)?;
+        Record::from_json(id, &json, expires_at, v, now).map(Some)
+    }
+
+    /// `ZADD <user index> <now ms> <stored id>`.
+    async fn index_add(&self, user: &str, stored: &str) -> Result<(), StoreError> {
+        let now_ms = (self.now().unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut conn = self.conn();
+        timed(
+            self.inner.timeout,
+            redis::cmd("ZADD")
+                .arg(self.inner.keys.user(user))
+                .arg(now_ms)
+                .arg(stored)
+                .query_async::<i64>(&mut conn),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The user's index with each member's session (`None` when its key is gone).
+    async fn members(&self, user: &str) -> Result<Vec<Member>, StoreError> {
+        let t = self.inner.timeout;
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let listed: Vec<(String, f64)> = timed(
+            t,
+            redis::cmd("ZRANGE")
+                .arg(keys.user(user))
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn),
+        )
+        .await?;
+        if listed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipes = listed
+            .iter()
+            .map(|(stored, _)| {
+                let key = keys.session_stored(stored);
+                let mut p = redis::pipe();
+                p.get(&key).pttl(&key);
+                p
+            })
+            .collect();
+        let replies = self.per_key(pipes).await?;
+        let mut replies = replies.into_iter();
+        let mut out = Vec::with_capacity(listed.len());
+        for (stored, score) in listed {
+            let (Some(raw), Some(pttl)) = (replies.next(), replies.next()) else {
+                return Err(StoreError::decode("short pipeline reply"));
+            };
+            let raw: Option<Vec<u8>> = redis::from_redis_value(raw).map_err(StoreError::decode)?;
+            let pttl: i64 = redis::from_redis_value(pttl).map_err(StoreError::decode)?;
+            let record = match keys.public_id(&stored) {
+                Some(id) => {
+                    let key = keys.session_stored(&stored);
+                    match self.decode(id, &key, raw, pttl) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "skipping an undecodable session in a user index");
+                            continue;
+                        }
+                    }
+                }
+                None => None,
+            };
+            out.push(Member {
+                stored,
+                score,
+                record,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes index members (with the scores read) unless they were re-added meanwhile.
+    async fn prune(&self, user: &str, stale: &[(&str, f64)]) -> Result<(), StoreError> {
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut inv = PRUNE.key(self.inner.keys.user(user));
+        for (member, score) in stale {
+            inv.arg(*member).arg(*score);
+        }
+        let mut conn = self.conn();
+        timed(self.inner.timeout, inv.invoke_async::<i64>(&mut conn))
+            .await
+            .map(drop)
+    }
+
+    /// Members whose key is gone and that were added longer ago than the grace period.
+    fn stale<'a>(&self, members: &'a [Member]) -> Vec<(&'a str, f64)> {
+        let cutoff =
+            (self.now().unix_timestamp_nanos() / 1_000_000) as f64 - self.inner.index_grace.as_millis() as f64;
+        members
+            .iter()
+            .filter(|m| m.record.is_none() && m.score < cutoff)
+            .map(|m| (m.stored.as_str(), m.score))
+            .collect()
+    }
+}
+
+impl SessionStore for RedisStore {
+    /// `GET` + `PTTL`, pipelined: one round trip.
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let key = self.inner.keys.session(id);
+        let mut conn = self.conn();
+        let (raw, pttl): (Option<Vec<u8>>, i64) = timed(
+            self.inner.timeout,
+            redis::pipe().get(&key).pttl(&key).query_async(&mut conn),
+        )
+        .await?;
+        self.decode(id.clone(), &key, raw, pttl)
+    }
+
+    /// `SET key value PX ttl NX` (after `ZADD` to the user's index when bound to a user).
+    async fn create(&self, record: &Record) -> Result<u64, StoreError> {
+        let keys = &self.inner.keys;
+        let stored = keys.stored_id(&record.id);
+        let key = keys.session_stored(&stored);
+        let value = self.inner.codec.encode(record, &key)?;
+        if let Some(user) = &record.user {
+            self.index_add(user, &stored).await?;
+        }
+        let mut conn = self.conn();
+        let ok: Option<String> = timed(
+            self.inner.timeout,
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&value)
+                .arg("PX")
+                .arg(self.ttl_ms(record.expires_at))
+                .arg("NX")
+                .query_async(&mut conn),
+        )
+        .await?;
+        match ok {
+            Some(_) => Ok(version(value.as_bytes())),
+            None => Err(StoreError::IdCollision),
+        }
+    }
+
+    /// `EVALSHA save` (one round trip); when the record's user changed, `ZADD` to the
+    /// new user's index first and run the script again.
+    async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
+        let keys = &self.inner.keys;
+        let stored = keys.stored_id(&record.id);
+        let key = keys.session_stored(&stored);
+        let value = self.inner.codec.encode(record, &key)?;
+        let expected = version_hex(record.version);
+        let ttl = self.ttl_ms(record.expires_at);
+        let (plain, sealed) = match &record.user {
+            Some(u) => self.inner.codec.owner_tokens(u),
+            None => (String::new(), String::new()),
+        };
+        let mut check_owner = record.user.is_some();
+        let mut conn = self.conn();
+        for _ in 0..2 {
+            let result: i64 = timed(
+                self.inner.timeout,
+                SAVE.key(&key)
+                    .arg(&expected)
+                    .arg(&value)
+                    .arg(ttl)
+                    .arg(if check_owner { "1" } else { "0" })
+                    .arg(&plain)
+                    .arg(&sealed)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+            match result {
+                scripts::save::SAVED => return Ok(SaveOutcome::Saved(version(value.as_bytes()))),
+                scripts::save::MISSING => return Ok(SaveOutcome::Missing),
+                scripts::save::CONFLICT => return Ok(SaveOutcome::Conflict),
+                scripts::save::NEEDS_INDEX => {
+                    if let Some(user) = &record.user {
+                        self.index_add(user, &stored).await?;
+                    }
+                    check_owner = false;
+                }
+                other => {
+                    return Err(StoreError::decode(format!(
+                        "unexpected save script result {other}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::decode("save script asked for the user index twice"))
+    }
+
+    /// `PEXPIRE key ttl`: moves the expiry only; never creates a key.
+    async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let key = self.inner.keys.session(id);
+        let mut conn = self.conn();
+        let n: i64 = timed(
+            self.inner.timeout,
+            redis::cmd("PEXPIRE")
+                .arg(&key)
+                .arg(self.ttl_ms(expires_at))
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// `DEL key` (the user index entry is pruned when listed).
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let key = self.inner.keys.session(id);
+        let mut conn = self.conn();
+        let n: i64 = timed(
+            self.inner.timeout,
+            redis::cmd("DEL").arg(&key).query_async(&mut conn),
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// `ZRANGE` of the user's index, `GET` + `PTTL` of each member (one pipeline), then
+    /// pruning of members whose key is gone.
+    async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
+        let members = self.members(user).await?;
+        self.prune(user, &self.stale(&members)).await?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| m.record)
+            .filter(|r| r.user.as_deref() == Some(user))
+            .collect())
+    }
+
+    /// Lists like [`list_by_user`](SessionStore::list_by_user), then deletes each of the
+    /// user's sessions with a compare-and-delete script (a session changed meanwhile is
+    /// read again, and skipped if it no longer belongs to the user).
+    async fn delete_by_user(&self, user: &str, except: Option<&SessionId>) -> Result<u64, StoreError> {
+        let keys = &self.inner.keys;
+        let except = except.map(|e| keys.stored_id(e).into_owned());
+        let members = self.members(user).await?;
+        let mut stale = self.stale(&members);
+        let mut targets: Vec<(&str, f64, u64)> = members
+            .iter()
+            .filter(|m| Some(m.stored.as_str()) != except.as_deref())
+            .filter_map(|m| {
+                let r = m.record.as_ref()?;
+                (r.user.as_deref() == Some(user)).then_some((m.stored.as_str(), m.score, r.version))
+            })
+            .collect();
+        let mut deleted = 0u64;
+        for _ in 0..5 {
+            if targets.is_empty() {
+                break;
+            }
+            let pipes = targets
+                .iter()
+                .map(|(stored, _, v)| {
+                    let mut p = redis::pipe();
+                    p.cmd("EVAL")
+                        .arg(scripts::CAS_DELETE_SRC)
+                        .arg(1)
+                        .arg(keys.session_stored(stored))
+                        .arg(version_hex(*v));
+                    p
+                })
+                .collect();
+            let results = self.per_key(pipes).await?;
+            let mut changed = Vec::new();
+            for ((stored, score, _), result) in targets.iter().zip(results) {
+                let result: i64 = redis::from_redis_value(result).map_err(StoreError::decode)?;
+                match result {
+                    1 => {
+                        deleted += 1;
+                        stale.push((stored, *score));
+                    }
+                    -1 => changed.push((*stored, *score)),
+                    _ => {}
+                }
+            }
+            // Read the changed ones again: still the user's → try again with the new version.
+            targets = Vec::new();
+            for (stored, score) in changed {
+                let Some(id) = keys.public_id(stored) else { continue };
+                if let Some(r) = self.load(&id).await? {
+                    if r.user.as_deref() == Some(user) {
+                        targets.push((stored, score, r.version));
+                    }
+                }
+            }
+        }
+        self.prune(user, &stale).await?;
+        if !targets.is_empty() {
+            return Err(StoreError::unavailable(
+                "sessions kept changing while they were being revoked",
+            ));
+        }
+        Ok(deleted)
+    }
+
+    /// `SCAN 0 MATCH <prefix>* COUNT 1000` until the cursor is 0, on every primary
+    /// (expired keys are never returned by `SCAN`).
+    async fn count(&self) -> Result<u64, StoreError> {
+        let pattern = self.inner.keys.scan_pattern();
+        let mut n = 0u64;
+        self.scan(&pattern, |batch| n += batch.len() as u64).await?;
+        Ok(n)
+    }
+}
