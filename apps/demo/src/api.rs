@@ -1,0 +1,342 @@
+//! The JSON API: register, login, user, logout, sessions, cart.
+//!
+//! Bodies must be `application/json` (415), well-formed (400) and at most 16 KiB (413);
+//! errors are `{"error": "…"}`. The session travels in the cookie or, for clients without
+//! cookies, in the `X-Session-Id` header (returned on login).
+
+use crate::AppState;
+use crate::auth::{self, CART_KEY, Client, LoginRefused, SessionUser};
+use crate::error::ApiFail;
+use crate::sessions_page::{self, Revoked};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tessera::Session;
+
+/// Most SKUs a cart holds.
+pub const MAX_CART: usize = 500;
+
+type ApiResult = Result<Response, ApiFail>;
+
+/// `{"error": message}` with `status`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// A JSON body; rejections become `{"error": …}` with 415, 400 or 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejected(&rejection)),
+        }
+    }
+}
+
+fn json_rejected(r: &JsonRejection) -> Response {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) | JsonRejection::JsonDataError(_) => error(
+            StatusCode::BAD_REQUEST,
+            format!("malformed JSON body: {}", r.body_text()),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (at most {} bytes)", crate::MAX_BODY),
+        ),
+        other => error(other.status(), "the request body could not be read"),
+    }
+}
+
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|m| {
+            m.eq_ignore_ascii_case("application/json")
+                || (m.len() > 5
+                    && m.get(m.len() - 5..)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("+json"))
+                    && m.get(..12)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("application/")))
+        })
+}
+
+/// Middleware for `/api`: refuses cross-site state changes (403) and bodies that are not
+/// JSON (415) on every route, including those that take no body.
+pub async fn guard(req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let h = req.headers();
+    if !safe
+        && h.get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let has_body = h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body && !is_json(h.get(header::CONTENT_TYPE)) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        );
+    }
+    next.run(req).await
+}
+
+fn user_json(email: &str) -> Value {
+    json!({"user": {"email": email}})
+}
+
+async fn require_user(session: &Session, client: &Client) -> Result<SessionUser, ApiFail> {
+    auth::current_user(session, client)
+        .await?
+        .ok_or(ApiFail::NotLoggedIn)
+}
+
+/// `POST /api/register` body.
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// `POST /api/register`: 201 and the session cookie; 409; 422.
+pub async fn register(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    ApiJson(body): ApiJson<Credentials>,
+) -> ApiResult {
+    match auth::register(&state, &body.email, body.password).await? {
+        Ok(user) => {
+            auth::log_in(&state, &session, &user, false, &client).await?;
+            Ok((StatusCode::CREATED, Json(user_json(&user.email))).into_response())
+        }
+        Err(refused) => Ok(error(refused.status(), refused.message())),
+    }
+}
+
+/// `POST /api/login` body.
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    remember: bool,
+}
+
+/// `POST /api/login`: 200 and the session (cookie and `X-Session-Id`); 401; 429.
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult {
+    match auth::check_login(&state, &body.email, body.password, client.ip).await? {
+        Ok(user) => {
+            auth::log_in(&state, &session, &user, body.remember, &client).await?;
+            Ok(Json(user_json(&user.email)).into_response())
+        }
+        Err(LoginRefused::Invalid) => {
+            Ok(error(StatusCode::UNAUTHORIZED, "invalid email or password"))
+        }
+        Err(LoginRefused::Throttled(wait)) => {
+            let mut res = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins; try again later",
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            Ok(res)
+        }
+    }
+}
+
+/// `GET /api/user`: 200 or 401.
+pub async fn user(session: Session, client: Client) -> ApiResult {
+    let u = require_user(&session, &client).await?;
+    Ok(Json(user_json(&u.email)).into_response())
+}
+
+/// `POST /api/logout`: 204; the session and its cart are destroyed, the cookie cleared.
+pub async fn logout(session: Session) -> ApiResult {
+    session.destroy().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/sessions`.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+) -> ApiResult {
+    let u = require_user(&session, &client).await?;
+    let views = sessions_page::list(&state, &session, &u).await?;
+    let list: Vec<Value> = views
+        .into_iter()
+        .map(|v| {
+            json!({
+                "handle": v.handle,
+                "current": v.current,
+                "created_at": tessera::record::iso_ms(v.created_at),
+                "last_seen_at": v.last_seen_at.map(tessera::record::iso_ms),
+                "user_agent": v.user_agent,
+                "ip": v.ip,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"sessions": list})).into_response())
+}
+
+/// `DELETE /api/sessions/{handle}`: 204, or 404 for an unknown handle.
+pub async fn revoke(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    Path(handle): Path<String>,
+) -> ApiResult {
+    let u = require_user(&session, &client).await?;
+    Ok(
+        match sessions_page::revoke_handle(&state, &session, &u, &handle).await? {
+            Revoked::NotFound => error(StatusCode::NOT_FOUND, "no such session"),
+            Revoked::Other | Revoked::Current => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
+/// `?scope=` of `DELETE /api/sessions`.
+#[derive(Deserialize)]
+pub struct Scope {
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// `DELETE /api/sessions?scope=others`: 204.
+pub async fn revoke_scope(
+    State(state): State<AppState>,
+    session: Session,
+    client: Client,
+    scope: Result<Query<Scope>, QueryRejection>,
+) -> ApiResult {
+    let u = require_user(&session, &client).await?;
+    match scope {
+        Ok(Query(Scope { scope: Some(s) })) if s == "others" => {
+            sessions_page::revoke_others(&state, &session, &u).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Ok(error(
+            StatusCode::BAD_REQUEST,
+            "use DELETE /api/sessions?scope=others or DELETE /api/sessions/{handle}",
+        )),
+    }
+}
+
+fn items(v: Option<Value>) -> Vec<Value> {
+    match v {
+        Some(Value::Array(a)) => a.into_iter().filter(Value::is_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `GET /api/cart`.
+pub async fn cart(session: Session) -> ApiResult {
+    let list = items(session.get_value(CART_KEY).await?);
+    Ok(Json(json!({"items": list})).into_response())
+}
+
+/// `POST /api/cart/items` body.
+#[derive(Deserialize)]
+pub struct AddItem {
+    sku: String,
+}
+
+fn valid_sku(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// `POST /api/cart/items`: 201 with the cart. Concurrent adds are never lost (Tessera
+/// replays the update on conflict).
+pub async fn add_to_cart(session: Session, ApiJson(body): ApiJson<AddItem>) -> ApiResult {
+    let sku = body.sku.trim().to_owned();
+    if !valid_sku(&sku) {
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sku must be 1-64 letters, digits, '-', '_', '.' or ':'",
+        ));
+    }
+    if items(session.get_value(CART_KEY).await?).len() >= MAX_CART {
+        return Ok(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the cart is full ({MAX_CART} items)"),
+        ));
+    }
+    let cart = session
+        .update(CART_KEY, move |old: Option<Value>| {
+            let mut list = items(old);
+            if list.len() < MAX_CART {
+                list.push(Value::String(sku.clone()));
+            }
+            Value::Array(list)
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"items": items(Some(cart))})),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/cart`: 204.
+pub async fn clear_cart(session: Session) -> ApiResult {
+    session.remove::<Value>(CART_KEY).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Unknown API routes.
+pub async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        let v = |s: &'static str| Some(HeaderValue::from_static(s));
+        assert!(is_json(v("application/json").as_ref()));
+        assert!(is_json(v("Application/JSON; charset=utf-8").as_ref()));
+        assert!(is_json(v("application/merge-patch+json").as_ref()));
+        assert!(!is_json(v("text/plain").as_ref()));
+        assert!(!is_json(v("application/x-www-form-urlencoded").as_ref()));
+        assert!(!is_json(v("text/json+json").as_ref()));
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn skus() {
+        assert!(valid_sku("SKU-1"));
+        assert!(!valid_sku(""));
+        assert!(!valid_sku("a b"));
+        assert!(!valid_sku(&"x".repeat(65)));
+    }
+}

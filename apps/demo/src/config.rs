@@ -1,0 +1,197 @@
+//! Configuration: command-line flags override environment variables, which override a
+//! `.env` file (loaded by `main` before parsing), which overrides the defaults below.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default for `SESSION_STORE` and `USER_DB`.
+pub const DEFAULT_DB: &str = "sqlite://data/tessera-demo.db";
+
+/// The cookie's `Secure` attribute (`COOKIE_SECURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieSecure {
+    /// `Secure` when the request came over TLS (with `TRUST_PROXY`, `X-Forwarded-Proto`).
+    #[default]
+    Auto,
+    /// Always `Secure`.
+    Always,
+    /// Never `Secure`.
+    Never,
+}
+
+/// The site's configuration.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tessera-demo",
+    version,
+    about = "The tutorials' login site on Tessera (register, log in, remember me, sessions page, JSON API)",
+    after_help = "Flags override environment variables, which override a .env file. Durations: 2s, 15m, 12h, 30d."
+)]
+pub struct Config {
+    /// Listen address.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Listen port (0: any free port).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Session store: memory, sqlite://…, postgres://…, mysql://…, mongodb://…
+    #[arg(long, env = "SESSION_STORE", default_value = DEFAULT_DB)]
+    pub session_store: String,
+    /// Where accounts live: sqlite://… or postgres://…
+    #[arg(long, env = "USER_DB", default_value = DEFAULT_DB)]
+    pub user_db: String,
+    /// Comma-separated secrets (32+ bytes each); the first signs. Generated into
+    /// DATA_DIR/secret if unset.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Session cookie name.
+    #[arg(long, env = "SESSION_COOKIE_NAME", default_value = "id")]
+    pub session_cookie_name: String,
+    /// Sliding idle timeout, enforced server-side.
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// Absolute timeout from login, never extended.
+    #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_duration)]
+    pub session_absolute_timeout: Duration,
+    /// Lifetime of a "remember me" session and its persistent cookie.
+    #[arg(long, env = "REMEMBER_ME", default_value = "30d", value_parser = parse_duration)]
+    pub remember_me: Duration,
+    /// The cookie's Secure attribute: auto, true or false.
+    #[arg(long, env = "COOKIE_SECURE", default_value = "auto", value_parser = parse_secure)]
+    pub cookie_secure: CookieSecure,
+    /// Trust X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy).
+    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+    /// Folder for the generated secret.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for Config {
+    /// The documented defaults (without reading the environment).
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 3000,
+            session_store: DEFAULT_DB.into(),
+            user_db: DEFAULT_DB.into(),
+            session_secret: None,
+            session_cookie_name: "id".into(),
+            session_idle_timeout: Duration::from_secs(15 * 60),
+            session_absolute_timeout: Duration::from_secs(12 * 3600),
+            remember_me: Duration::from_secs(30 * 86_400),
+            cookie_secure: CookieSecure::Auto,
+            trust_proxy: false,
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Parses `2s`, `15m`, `12h`, `30d`, `500ms` or combinations such as `1h30m`. Zero is
+/// rejected.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let err =
+        || format!("invalid duration {s:?}: use a number with a unit, e.g. 2s, 15m, 12h, 30d");
+    if s.is_empty() {
+        return Err(err());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(err());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(err)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(err)?),
+            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(err)?),
+            _ => return Err(err()),
+        };
+        total = total.checked_add(part).ok_or_else(err)?;
+    }
+    if total.is_zero() {
+        return Err(format!("invalid duration {s:?}: must be greater than zero"));
+    }
+    // Far beyond any sensible session lifetime; keeps date arithmetic in range.
+    if total > Duration::from_secs(10 * 365 * 86_400) {
+        return Err(format!("invalid duration {s:?}: at most 3650d"));
+    }
+    Ok(total)
+}
+
+fn parse_secure(s: &str) -> Result<CookieSecure, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(CookieSecure::Auto),
+        "true" | "1" | "yes" | "on" => Ok(CookieSecure::Always),
+        "false" | "0" | "no" | "off" => Ok(CookieSecure::Never),
+        _ => Err(format!("invalid value {s:?}: use auto, true or false")),
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("invalid value {s:?}: use true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "0s",
+            "5",
+            "s",
+            "2x",
+            "-1s",
+            "99999999999999999999d",
+            "1.5h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let c = Config::try_parse_from([
+            "tessera-demo",
+            "--port",
+            "0",
+            "--session-store",
+            "memory",
+            "--session-idle-timeout",
+            "2s",
+            "--cookie-secure",
+            "true",
+            "--trust-proxy",
+            "true",
+        ])
+        .expect("valid flags");
+        assert_eq!(c.port, 0);
+        assert_eq!(c.session_store, "memory");
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.cookie_secure, CookieSecure::Always);
+        assert!(c.trust_proxy);
+        assert!(Config::try_parse_from(["tessera-demo", "--remember-me", "forever"]).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! Handler errors: a session-store error keeps Tessera's status (503), a user-database
+//! error is 503, anything else 500. Details go to the log, never to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// What a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Fail {
+    /// The session (store) failed.
+    #[error(transparent)]
+    Session(#[from] tessera::Error),
+    /// The user database failed.
+    #[error("user database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Fail {
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Session(e) => e.status(),
+            Self::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A message safe to show.
+    pub fn public_message(&self) -> &'static str {
+        match self.status() {
+            StatusCode::SERVICE_UNAVAILABLE => "Service unavailable, please try again shortly.",
+            StatusCode::CONFLICT => "Your session ended while this request was running.",
+            _ => "Something went wrong on our side.",
+        }
+    }
+
+    fn log(&self) {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(%status, error = %self, "request failed");
+        } else {
+            tracing::info!(%status, error = %self, "request failed");
+        }
+    }
+
+    /// As a JSON response (`{"error": …}`).
+    pub fn into_json(self) -> Response {
+        self.log();
+        let status = self.status();
+        let mut res = (
+            status,
+            axum::Json(serde_json::json!({"error": self.public_message()})),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
+        res
+    }
+}
+
+impl IntoResponse for Fail {
+    /// As a plain page.
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        crate::pages::error_page(status, self.public_message())
+    }
+}
+
+/// Errors of JSON handlers: always answered as JSON.
+#[derive(Debug)]
+pub enum ApiFail {
+    /// 401 `{"error":"not logged in"}`.
+    NotLoggedIn,
+    /// Anything else.
+    Fail(Fail),
+}
+
+impl<E: Into<Fail>> From<E> for ApiFail {
+    fn from(e: E) -> Self {
+        Self::Fail(e.into())
+    }
+}
+
+impl IntoResponse for ApiFail {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotLoggedIn => crate::api::error(StatusCode::UNAUTHORIZED, "not logged in"),
+            Self::Fail(f) => f.into_json(),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! # tessera-demo: the tutorials' login site, done properly
+//!
+//! Register, log in (with "remember me"), a welcome page, log out, idle and absolute
+//! expiry, a page listing the user's sessions with revocation, a JSON API with a
+//! shopping cart, CSRF tokens, login throttling, security headers, `/healthz` and
+//! `/metrics`, on Tessera sessions in any of its stores.
+//!
+//! [`build_app`] returns the whole site as an axum [`Router`]; [`serve`] runs it with the
+//! peer address available (for the sessions page and per-IP throttling). Integration
+//! tests use both on a random port.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod csrf;
+pub mod error;
+pub mod metrics;
+pub mod pages;
+pub mod security_headers;
+pub mod sessions_page;
+pub mod stores;
+pub mod templates;
+pub mod users;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+use tessera::{BoxedStore, SessionConfig, SessionLayer};
+
+pub use config::Config;
+
+/// Largest request body accepted (larger ones get 413).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// The header API clients without cookies send (and receive at login) the session in.
+pub const SESSION_HEADER: &str = "x-session-id";
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    /// The configuration.
+    pub config: Config,
+    /// The session store (for listing and revoking a user's sessions, health, metrics).
+    pub store: BoxedStore,
+    /// Accounts.
+    pub users: users::UserDb,
+    /// Password hashing.
+    pub passwords: users::Passwords,
+    /// Failed-login counters.
+    pub throttle: auth::Throttle,
+    /// Page templates.
+    pub templates: templates::Templates,
+    /// Key for the opaque session handles shown on the sessions page.
+    handle_key: Vec<u8>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The opaque handle of a session: an HMAC of its id, so the id (a bearer secret)
+    /// never appears in a page or an API response, and a handle cannot be turned back
+    /// into an id.
+    pub fn handle_of(&self, id: &tessera::SessionId) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.handle_key).expect("HMAC takes any key");
+        mac.update(id.as_str().as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
+    }
+}
+
+/// The built site and what startup should report.
+pub struct App {
+    /// The site.
+    pub router: Router,
+    /// The session store, without credentials.
+    pub store_description: String,
+    /// The user database, without credentials.
+    pub user_db_description: String,
+    /// Warnings for the operator.
+    pub warnings: Vec<String>,
+}
+
+/// `n` random bytes, URL-safe base64 (no padding).
+pub fn random_token(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    // The OS RNG does not fail on supported platforms; a failure must not yield a
+    // predictable token, so abort loudly rather than continue.
+    if let Err(e) = getrandom::fill(&mut b) {
+        panic!("the operating system's random number generator failed: {e}");
+    }
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The session secrets: `SESSION_SECRET` (comma-separated), or the generated one kept in
+/// `DATA_DIR/secret` (created with mode 0600).
+fn secrets(config: &Config, warnings: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
+    let min = tessera::signing::MIN_SECRET_LEN;
+    if let Some(raw) = &config.session_secret {
+        let list: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if list.is_empty() {
+            bail!("SESSION_SECRET is empty");
+        }
+        for (i, s) in list.iter().enumerate() {
+            if s.len() < min {
+                bail!(
+                    "SESSION_SECRET: secret #{} is {} bytes; each must be at least {min} bytes",
+                    i + 1,
+                    s.len()
+                );
+            }
+        }
+        return Ok(list);
+    }
+    let path = config.data_dir.join("secret");
+    let secret = read_or_create_secret(&path)?;
+    if secret.len() < min {
+        bail!(
+            "{} holds a secret of {} bytes; at least {min} are required (delete the file to generate a new one)",
+            path.display(),
+            secret.len()
+        );
+    }
+    warnings.push(format!(
+        "SESSION_SECRET is not set: using the generated secret in {} (set SESSION_SECRET in production)",
+        path.display()
+    ));
+    Ok(vec![secret])
+}
+
+fn read_or_create_secret(path: &Path) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            let secret = random_token(48);
+            f.write_all(secret.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let s = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(s.trim().to_owned())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+impl App {
+    /// Opens the stores, checks the configuration and builds the site.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let opened = stores::open(&config.session_store).await?;
+        Self::assemble(config, opened).await
+    }
+
+    /// Builds the site on a given session store (`SESSION_STORE` is ignored), e.g. a
+    /// store wrapper in tests.
+    pub async fn with_store(config: Config, store: BoxedStore) -> anyhow::Result<Self> {
+        let opened = stores::OpenedStore {
+            store,
+            description: "custom store".into(),
+            sqlite: None,
+            warnings: Vec::new(),
+        };
+        Self::assemble(config, opened).await
+    }
+
+    async fn assemble(config: Config, opened: stores::OpenedStore) -> anyhow::Result<Self> {
+        let mut warnings = Vec::new();
+        let secrets = secrets(&config, &mut warnings)?;
+        warnings.extend(opened.warnings.iter().cloned());
+        let users = users::UserDb::open(&config.user_db, opened.sqlite.as_ref()).await?;
+        let passwords = users::Passwords::new().await?;
+
+        let secure = match config.cookie_secure {
+            config::CookieSecure::Auto => tessera::Secure::Auto,
+            config::CookieSecure::Always => tessera::Secure::Always,
+            config::CookieSecure::Never => tessera::Secure::Never,
+        };
+        let session_config = SessionConfig::builder()
+            .secrets(&secrets)
+            .cookie_name(config.session_cookie_name.clone())
+            .secure(secure)
+            .trust_proxy(config.trust_proxy)
+            .idle_timeout(config.session_idle_timeout)
+            .absolute_timeout(config.session_absolute_timeout)
+            .header(http::HeaderName::from_static(SESSION_HEADER))
+            .build()
+            .context("invalid session configuration")?;
+        if config.cookie_secure == config::CookieSecure::Never {
+            warnings.push(
+                "COOKIE_SECURE=false: the session cookie is sent over plain HTTP too".to_owned(),
+            );
+        }
+
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secrets[0].as_bytes())
+            .expect("HMAC takes any key");
+        mac.update(b"tessera-demo session handle v1");
+        let handle_key = mac.finalize().into_bytes().to_vec();
+
+        let state = AppState(Arc::new(Inner {
+            store: opened.store.clone(),
+            users,
+            passwords,
+            throttle: auth::Throttle::default(),
+            templates: templates::Templates::new()?,
+            handle_key,
+            config: config.clone(),
+        }));
+        metrics::install();
+
+        let api = Router::new()
+            .route("/register", post(api::register))
+            .route("/login", post(api::login))
+            .route("/logout", post(api::logout))
+            .route("/user", get(api::user))
+            .route(
+                "/sessions",
+                get(api::list_sessions).delete(api::revoke_scope),
+            )
+            .route("/sessions/{handle}", axum::routing::delete(api::revoke))
+            .route("/cart", get(api::cart).delete(api::clear_cart))
+            .route("/cart/items", post(api::add_to_cart))
+            .fallback(api::not_found)
+            .layer(axum::middleware::from_fn(api::guard));
+
+        let router = Router::new()
+            .route("/", get(pages::home))
+            .route("/login", get(pages::login_page).post(pages::login))
+            .route("/register", get(pages::register_page).post(pages::register))
+            .route("/logout", get(pages::logout_page).post(pages::logout))
+            .route("/sessions", get(sessions_page::list_page))
+            .route(
+                "/sessions/revoke-others",
+                post(sessions_page::revoke_others_page),
+            )
+            .route("/sessions/{handle}/revoke", post(sessions_page::revoke))
+            .route("/static/style.css", get(pages::stylesheet))
+            .route("/healthz", get(metrics::healthz))
+            .route("/metrics", get(metrics::render))
+            .nest("/api", api)
+            .fallback(pages::not_found)
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(SessionLayer::with_boxed(opened.store, session_config))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::client_ip,
+            ))
+            .layer(axum::middleware::from_fn(security_headers::apply))
+            .layer(axum::middleware::from_fn(metrics::count_responses))
+            .with_state(state);
+
+        Ok(Self {
+            router,
+            store_description: opened.description,
+            user_db_description: stores::redact(&config.user_db),
+            warnings,
+        })
+    }
+}
+
+/// Builds the site (see [`App::build`]).
+pub async fn build_app(config: Config) -> anyhow::Result<Router> {
+    Ok(App::build(config).await?.router)
+}
+
+/// Serves `router` on `listener` with peer addresses available to handlers, until
+/// `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

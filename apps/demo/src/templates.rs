@@ -1,0 +1,41 @@
+//! The page templates (minijinja, embedded in the binary, HTML auto-escaping on).
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("welcome.html", include_str!("../templates/welcome.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    ("sessions.html", include_str!("../templates/sessions.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// The stylesheet served at `/static/style.css`.
+pub const STYLESHEET: &str = include_str!("../static/style.css");
+
+/// The compiled templates.
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+impl Templates {
+    /// Compiles every template (a syntax error is a startup error).
+    pub fn new() -> anyhow::Result<Self> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .with_context(|| format!("template {name}"))?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders `name` with `ctx`.
+    pub fn render(&self, name: &str, ctx: impl Serialize) -> anyhow::Result<String> {
+        let t = self.env.get_template(name)?;
+        t.render(ctx).with_context(|| format!("rendering {name}"))
+    }
+}
