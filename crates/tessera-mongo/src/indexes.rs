@@ -27,6 +27,10 @@ fn models() -> [IndexModel; 2] {
                 IndexOptions::builder()
                     .name(EXPIRES_INDEX.to_owned())
                     .expire_after(Duration::ZERO)
+                    // Exactly connect-mongo's options: servers that compare `background`
+                    // (older MongoDB, SecantusDB) otherwise refuse Node's createIndex with
+                    // IndexOptionsConflict and the Node app fails at start.
+                    .background(true)
                     .build(),
             )
             .build(),
