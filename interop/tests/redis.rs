@@ -1,0 +1,87 @@
+//! express-session + connect-redis and Tessera's RedisStore on one Redis, one key prefix.
+
+mod common;
+
+use tessera::BoxedStore;
+use tessera_interop::node::NodeApp;
+use tessera_interop::scenarios::Pair;
+use tessera_interop::{NEW_SECRET, SECRET, app, unique};
+use tessera_redis::RedisStore;
+
+struct Env {
+    pair: Pair,
+    url: String,
+    prefix: String,
+    _node: NodeApp,
+}
+
+impl Env {
+    /// Deletes this run's keys (the shared Redis is never flushed).
+    async fn cleanup(self) {
+        let Ok(client) = tessera_redis::redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return;
+        };
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let reply: Result<(u64, Vec<String>), _> = tessera_redis::redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", self.prefix))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await;
+            let Ok((next, batch)) = reply else { break };
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        if !keys.is_empty() {
+            let _: Result<(), _> = tessera_redis::redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await;
+        }
+    }
+}
+
+async fn setup() -> Option<Env> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("{}:sess:", unique("tessera_interop"));
+    let store = match RedisStore::builder()
+        .url(url.clone())
+        .prefix(prefix.clone())
+        .build()
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return tessera::testkit::skip(&format!("Redis unavailable at {url}: {e}")),
+    };
+    let node = NodeApp::start(
+        "redis",
+        &[SECRET],
+        &[("REDIS_URL", url.clone()), ("REDIS_PREFIX", prefix.clone())],
+    )
+    .await;
+    let boxed = BoxedStore::new(store);
+    let pair = Pair {
+        rust: app::serve(boxed.clone(), &[SECRET]).await,
+        rust_rotated: app::serve(boxed.clone(), &[NEW_SECRET, SECRET]).await,
+        node: node.port,
+        store: boxed,
+    };
+    Some(Env {
+        pair,
+        url,
+        prefix,
+        _node: node,
+    })
+}
+
+interop_tests!(setup);
