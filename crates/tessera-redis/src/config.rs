@@ -158,10 +158,14 @@ impl RedisStoreBuilder {
     /// Connects and builds the store.
     pub async fn build(self) -> Result<RedisStore, BuildError> {
         if self.command_timeout.is_zero() {
-            return Err(BuildError::InvalidOption("command_timeout must be positive"));
+            return Err(BuildError::InvalidOption(
+                "command_timeout must be positive",
+            ));
         }
         if self.default_ttl < Duration::from_millis(1) {
-            return Err(BuildError::InvalidOption("default_ttl must be at least 1 ms"));
+            return Err(BuildError::InvalidOption(
+                "default_ttl must be at least 1 ms",
+            ));
         }
         let user_prefix = self
             .user_prefix

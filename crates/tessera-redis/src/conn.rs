@@ -57,7 +57,11 @@ impl Conn {
     }
 
     /// Runs `cmd` on one node: the server itself, or the cluster primary at `node`.
-    pub(crate) async fn on_node(&mut self, node: Option<&(String, u16)>, cmd: Cmd) -> RedisResult<Value> {
+    pub(crate) async fn on_node(
+        &mut self,
+        node: Option<&(String, u16)>,
+        cmd: Cmd,
+    ) -> RedisResult<Value> {
         match (self, node) {
             (Self::Cluster(c), Some((host, port))) => {
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -95,12 +99,11 @@ pub(crate) fn parse_primaries(nodes: &str) -> Vec<(String, u16)> {
             continue;
         }
         let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
-        if let Some((host, port)) = addr.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                if !host.is_empty() {
-                    out.push((host.to_owned(), port));
-                }
-            }
+        if let Some((host, port)) = addr.rsplit_once(':')
+            && let Ok(port) = port.parse()
+            && !host.is_empty()
+        {
+            out.push((host.to_owned(), port));
         }
     }
     out

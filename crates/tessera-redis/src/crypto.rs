@@ -108,7 +108,11 @@ impl Keyring {
     }
 
     /// Adds an older key, still accepted for reading.
-    pub fn with_old_key(mut self, id: impl Into<String>, key: [u8; 32]) -> Result<Self, CryptoError> {
+    pub fn with_old_key(
+        mut self,
+        id: impl Into<String>,
+        key: [u8; 32],
+    ) -> Result<Self, CryptoError> {
         let id = id.into();
         check_id(&id)?;
         if self.keys.iter().any(|k| k.id == id) {
@@ -134,7 +138,12 @@ impl Keyring {
     }
 
     /// Encrypts `plaintext` for the Redis key `aad`.
-    pub(crate) fn seal(&self, plaintext: &str, aad: &[u8], user: Option<&str>) -> Result<String, CryptoError> {
+    pub(crate) fn seal(
+        &self,
+        plaintext: &str,
+        aad: &[u8],
+        user: Option<&str>,
+    ) -> Result<String, CryptoError> {
         let primary = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(CryptoError::Random)?;
@@ -194,23 +203,40 @@ mod tests {
         let sealed = old.seal("{\"a\":1}", b"sess:x", Some("42")).unwrap();
         assert!(sealed.starts_with("tsr1:k1:"));
         assert!(!sealed.contains("\"a\""));
-        let rotated = Keyring::new("k2", [2; 32]).unwrap().with_old_key("k1", [1; 32]).unwrap();
+        let rotated = Keyring::new("k2", [2; 32])
+            .unwrap()
+            .with_old_key("k1", [1; 32])
+            .unwrap();
         assert_eq!(rotated.open(&sealed, b"sess:x").unwrap(), "{\"a\":1}");
-        assert!(rotated.seal("{}", b"k", None).unwrap().starts_with("tsr1:k2::"));
+        assert!(
+            rotated
+                .seal("{}", b"k", None)
+                .unwrap()
+                .starts_with("tsr1:k2::")
+        );
         let only_new = Keyring::new("k2", [2; 32]).unwrap();
-        assert!(matches!(only_new.open(&sealed, b"sess:x"), Err(CryptoError::UnknownKeyId(_))));
+        assert!(matches!(
+            only_new.open(&sealed, b"sess:x"),
+            Err(CryptoError::UnknownKeyId(_))
+        ));
     }
 
     #[test]
     fn rejects_moved_or_altered_values() {
         let ring = Keyring::new("k", [3; 32]).unwrap();
         let sealed = ring.seal("{}", b"sess:a", None).unwrap();
-        assert!(matches!(ring.open(&sealed, b"sess:b"), Err(CryptoError::Authentication)));
+        assert!(matches!(
+            ring.open(&sealed, b"sess:b"),
+            Err(CryptoError::Authentication)
+        ));
         let mut bad = sealed.clone();
         bad.pop();
         bad.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(ring.open(&bad, b"sess:a").is_err());
-        assert!(matches!(ring.open("{}", b"sess:a"), Err(CryptoError::Malformed)));
+        assert!(matches!(
+            ring.open("{}", b"sess:a"),
+            Err(CryptoError::Malformed)
+        ));
         assert!(Keyring::new("bad id", [0; 32]).is_err());
         assert!(ring.user_tag(Some("a")) != ring.user_tag(Some("b")));
         assert_eq!(ring.user_tag(None), "");

@@ -28,7 +28,10 @@ pub enum BuildError {
 pub(crate) fn map(err: redis::RedisError, limit: Duration) -> StoreError {
     if err.is_timeout() {
         StoreError::Timeout(limit)
-    } else if matches!(err.kind(), redis::ErrorKind::UnexpectedReturnType | redis::ErrorKind::Parse) {
+    } else if matches!(
+        err.kind(),
+        redis::ErrorKind::UnexpectedReturnType | redis::ErrorKind::Parse
+    ) {
         StoreError::decode(err)
     } else {
         StoreError::unavailable(err)

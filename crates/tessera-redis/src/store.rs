@@ -123,7 +123,11 @@ impl RedisStore {
             let mut cursor = 0u64;
             loop {
                 let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(1000);
                 let reply = timed(t, conn.on_node(node.as_ref(), cmd)).await?;
                 let (next, keys): (u64, Vec<Vec<u8>>) =
                     redis::from_redis_value(reply).map_err(StoreError::decode)?;
@@ -288,8 +292,8 @@ impl RedisStore {
 
     /// Members whose key is gone and that were added longer ago than the grace period.
     fn stale<'a>(&self, members: &'a [Member]) -> Vec<(&'a str, f64)> {
-        let cutoff =
-            (self.now().unix_timestamp_nanos() / 1_000_000) as f64 - self.inner.index_grace.as_millis() as f64;
+        let cutoff = (self.now().unix_timestamp_nanos() / 1_000_000) as f64
+            - self.inner.index_grace.as_millis() as f64;
         members
             .iter()
             .filter(|m| m.record.is_none() && m.score < cutoff)
@@ -383,7 +387,9 @@ impl SessionStore for RedisStore {
                 }
             }
         }
-        Err(StoreError::decode("save script asked for the user index twice"))
+        Err(StoreError::decode(
+            "save script asked for the user index twice",
+        ))
     }
 
     /// `PEXPIRE key ttl`: moves the expiry only; never creates a key.
@@ -428,7 +434,11 @@ impl SessionStore for RedisStore {
     /// Lists like [`list_by_user`](SessionStore::list_by_user), then deletes each of the
     /// user's sessions with a compare-and-delete script (a session changed meanwhile is
     /// read again, and skipped if it no longer belongs to the user).
-    async fn delete_by_user(&self, user: &str, except: Option<&SessionId>) -> Result<u64, StoreError> {
+    async fn delete_by_user(
+        &self,
+        user: &str,
+        except: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
         let keys = &self.inner.keys;
         let except = except.map(|e| keys.stored_id(e).into_owned());
         let members = self.members(user).await?;
@@ -474,11 +484,13 @@ impl SessionStore for RedisStore {
             // Read the changed ones again: still the user's → try again with the new version.
             targets = Vec::new();
             for (stored, score) in changed {
-                let Some(id) = keys.public_id(stored) else { continue };
-                if let Some(r) = self.load(&id).await? {
-                    if r.user.as_deref() == Some(user) {
-                        targets.push((stored, score, r.version));
-                    }
+                let Some(id) = keys.public_id(stored) else {
+                    continue;
+                };
+                if let Some(r) = self.load(&id).await?
+                    && r.user.as_deref() == Some(user)
+                {
+                    targets.push((stored, score, r.version));
                 }
             }
         }

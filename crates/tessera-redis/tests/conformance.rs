@@ -37,8 +37,13 @@ macro_rules! suite {
             async fn $name() {
                 let Some(target) = $target else { return };
                 let fresh = Fresh::new(&target, $configure).await;
-                tessera::testkit::$name(&fresh.store).await;
+                let store = fresh.store.clone();
+                // Clean up even when the check fails, then report the failure.
+                let run = tokio::spawn(async move { tessera::testkit::$name(&store).await }).await;
                 fresh.cleanup().await;
+                if let Err(e) = run {
+                    std::panic::resume_unwind(e.into_panic());
+                }
             }
         )*
     };

@@ -84,15 +84,26 @@ pub struct Fresh {
 }
 
 impl Fresh {
-    pub async fn new(target: &Target, f: impl FnOnce(RedisStoreBuilder) -> RedisStoreBuilder) -> Self {
+    pub async fn new(
+        target: &Target,
+        f: impl FnOnce(RedisStoreBuilder) -> RedisStoreBuilder,
+    ) -> Self {
         let prefix = unique_prefix();
-        let store = f(target.builder().prefix(&prefix)).build().await.expect("build store");
+        let store = f(target.builder().prefix(&prefix))
+            .build()
+            .await
+            .expect("build store");
         Self { store, prefix }
     }
 
     /// Another store (another "process") on the same prefix.
     pub async fn twin(&self, target: &Target) -> RedisStore {
-        target.builder().prefix(&self.prefix).build().await.expect("build store")
+        target
+            .builder()
+            .prefix(&self.prefix)
+            .build()
+            .await
+            .expect("build store")
     }
 
     pub async fn cleanup(self) {
@@ -201,14 +212,19 @@ impl Server {
     /// Starts one (append-only file fsynced on every write, so a `kill -9` loses
     /// nothing), or skips when `redis-server` is not installed.
     pub async fn start() -> Option<Self> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             return tessera::testkit::skip("redis-server is not installed");
         }
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let dir = std::env::temp_dir().join(format!("tessera-redis-test-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tessera-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut s = Self {
             port,
@@ -226,7 +242,14 @@ impl Server {
     /// Starts the process (again) and waits until it answers PING.
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)
@@ -237,10 +260,13 @@ impl Server {
         self.child = Some(child);
         let client = redis::Client::open(self.url()).unwrap();
         for _ in 0..100 {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING").query_async::<String>(&mut c).await.is_ok() {
-                    return;
-                }
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
