@@ -11,12 +11,12 @@ use tessera_redis::RedisStore;
 struct Env {
     pair: Pair,
     url: String,
-    prefix: String,
+    namespace: String,
     _node: NodeApp,
 }
 
 impl Env {
-    /// Deletes this run's keys (the shared Redis is never flushed).
+    /// Deletes this run's keys, sessions and user index (the shared Redis is never flushed).
     async fn cleanup(self) {
         let Ok(client) = tessera_redis::redis::Client::open(self.url.as_str()) else {
             return;
@@ -30,7 +30,7 @@ impl Env {
             let reply: Result<(u64, Vec<String>), _> = tessera_redis::redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{}*", self.prefix))
+                .arg(format!("{}:*", self.namespace))
                 .arg("COUNT")
                 .arg(500)
                 .query_async(&mut conn)
@@ -53,7 +53,8 @@ impl Env {
 
 async fn setup() -> Option<Env> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let prefix = format!("{}:sess:", unique("tessera_interop"));
+    let namespace = unique("tessera_interop");
+    let prefix = format!("{namespace}:sess:");
     let store = match RedisStore::builder()
         .url(url.clone())
         .prefix(prefix.clone())
