@@ -80,7 +80,7 @@ async fn setup() -> Option<Env> {
     Some(Env {
         pair,
         url,
-        prefix,
+        namespace,
         _node: node,
     })
 }
