@@ -1,7 +1,8 @@
 //! Tessera as a contestant in the peer load benchmark (`../shared/bench-peers`): serves
 //! `GET /login`, `/read`, `/incr`, `/none` on 127.0.0.1:$PORT.
 //!
-//! `tessera-bench-server --store memory|sqlite|postgres` (`SQLITE_PATH`, `DATABASE_URL`).
+//! `tessera-bench-server --store memory|redis|sqlite|postgres` (`REDIS_URL`, `SQLITE_PATH`,
+//! `DATABASE_URL`).
 
 use anyhow::{Context as _, bail};
 use axum::Router;
@@ -49,6 +50,10 @@ async fn main() -> anyhow::Result<()> {
         .map(String::as_str)
     {
         None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
+        Some("redis") => {
+            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
+            tessera::BoxedStore::new(tessera_redis::RedisStore::connect(&url).await?)
+        }
         Some("sqlite") => {
             let path =
                 std::env::var("SQLITE_PATH").unwrap_or_else(|_| "/tmp/tessera-bench.db".into());
