@@ -270,6 +270,7 @@ impl App {
             )
             .route("/sessions/{handle}/revoke", post(sessions_page::revoke))
             .route("/static/style.css", get(pages::stylesheet))
+            .route("/favicon.ico", get(pages::favicon))
             .route("/healthz", get(metrics::healthz))
             .route("/metrics", get(metrics::render))
             .nest("/api", api)

@@ -378,6 +378,15 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// `GET /favicon.ico`: none (204), so browsers stop asking and logs stay clean.
+pub async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
+}
+
 /// Unknown pages.
 pub async fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "There is no page at this address.")
