@@ -219,6 +219,7 @@ impl RedisStoreBuilder {
                 },
                 timeout,
                 default_ttl: self.default_ttl,
+                memo: crate::memo::ExpiryMemo::new(100_000),
                 index_grace: self.index_grace,
                 clock: self.clock,
             }),

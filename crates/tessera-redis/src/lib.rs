@@ -12,7 +12,7 @@
 //!
 //! | operation | commands | round trips |
 //! |---|---|---|
-//! | load | `GET` + `PTTL` (pipelined) | 1 |
+//! | load | `GET` (+ `PTTL`, pipelined, when the expiry is not noted; see `memo.rs`) | 1 |
 //! | create | `SET … PX … NX` (after `ZADD` to the user index when bound to a user) | 1 (2) |
 //! | save | `EVALSHA` of a compare-and-set script (after `ZADD` when the user changed) | 1 (3) |
 //! | touch | `PEXPIRE` | 1 |
@@ -44,6 +44,7 @@ mod conn;
 mod crypto;
 mod error;
 mod keys;
+mod memo;
 mod scripts;
 mod store;
 

@@ -29,6 +29,7 @@ pub(crate) struct Inner {
     pub default_ttl: Duration,
     pub index_grace: Duration,
     pub clock: Clock,
+    pub memo: crate::memo::ExpiryMemo,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -41,6 +42,14 @@ impl std::fmt::Debug for RedisStore {
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a loaded record's expiry comes from.
+enum Expiry {
+    /// The key's `PTTL` reply.
+    Pttl(i64),
+    /// What this process noted recently (see `memo.rs`).
+    Noted(OffsetDateTime),
 }
 
 /// A user-index member with its session (if the key still exists).
@@ -181,20 +190,26 @@ impl RedisStore {
         i64::try_from(ms).unwrap_or(i64::MAX).max(1)
     }
 
-    /// Turns a `GET` + `PTTL` reply into a record.
+    /// Turns a `GET` reply and the key's expiry (from `PTTL`, or noted in `memo`) into a
+    /// record.
     fn decode(
         &self,
         id: SessionId,
         key: &str,
         raw: Option<Vec<u8>>,
-        pttl: i64,
+        expiry: Expiry,
     ) -> Result<Option<Record>, StoreError> {
         let Some(raw) = raw else { return Ok(None) };
         let now = self.now();
-        let expires_at = match pttl {
-            -2 => return Ok(None), // expired between the two commands
-            ms if ms < 0 => now + self.inner.default_ttl,
-            ms => now + Duration::from_millis(ms.unsigned_abs()),
+        let expires_at = match expiry {
+            Expiry::Pttl(-2) => return Ok(None), // expired between the two commands
+            Expiry::Pttl(ms) if ms < 0 => now + self.inner.default_ttl,
+            Expiry::Pttl(ms) => {
+                let at = now + Duration::from_millis(ms.unsigned_abs());
+                self.inner.memo.set(key, at, now);
+                at
+            }
+            Expiry::Noted(at) => at,
         };
         let v = version(&raw);
         let json = self.inner.codec.decode(raw, key)?;
@@ -256,7 +271,7 @@ impl RedisStore {
             let record = match keys.public_id(&stored) {
                 Some(id) => {
                     let key = keys.session_stored(&stored);
-                    match self.decode(id, &key, raw, pttl) {
+                    match self.decode(id, &key, raw, Expiry::Pttl(pttl)) {
                         Ok(r) => r,
                         Err(e) => {
                             tracing::warn!(error = %e, "skipping an undecodable session in a user index");
@@ -303,16 +318,25 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
-    /// `GET` + `PTTL`, pipelined: one round trip.
+    /// `GET` when this process noted the key's expiry less than 30 s ago (see `memo.rs`),
+    /// else `GET` + `PTTL`, pipelined: one round trip either way.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
+        if let Some(at) = self.inner.memo.get(&key, self.now()) {
+            let raw: Option<Vec<u8>> = timed(
+                self.inner.timeout,
+                redis::cmd("GET").arg(&key).query_async(&mut conn),
+            )
+            .await?;
+            return self.decode(id.clone(), &key, raw, Expiry::Noted(at));
+        }
         let (raw, pttl): (Option<Vec<u8>>, i64) = timed(
             self.inner.timeout,
             redis::pipe().get(&key).pttl(&key).query_async(&mut conn),
         )
         .await?;
-        self.decode(id.clone(), &key, raw, pttl)
+        self.decode(id.clone(), &key, raw, Expiry::Pttl(pttl))
     }
 
     /// `SET key value PX ttl NX` (after `ZADD` to the user's index when bound to a user).
@@ -337,7 +361,10 @@ impl SessionStore for RedisStore {
         )
         .await?;
         match ok {
-            Some(_) => Ok(version(value.as_bytes())),
+            Some(_) => {
+                self.inner.memo.set(&key, record.expires_at, self.now());
+                Ok(version(value.as_bytes()))
+            }
             None => Err(StoreError::IdCollision),
         }
     }
@@ -371,7 +398,10 @@ impl SessionStore for RedisStore {
             )
             .await?;
             match result {
-                scripts::save::SAVED => return Ok(SaveOutcome::Saved(version(value.as_bytes()))),
+                scripts::save::SAVED => {
+                    self.inner.memo.set(&key, record.expires_at, self.now());
+                    return Ok(SaveOutcome::Saved(version(value.as_bytes())));
+                }
                 scripts::save::MISSING => return Ok(SaveOutcome::Missing),
                 scripts::save::CONFLICT => return Ok(SaveOutcome::Conflict),
                 scripts::save::NEEDS_INDEX => {
@@ -404,6 +434,11 @@ impl SessionStore for RedisStore {
                 .query_async(&mut conn),
         )
         .await?;
+        if n == 1 {
+            self.inner.memo.set(&key, expires_at, self.now());
+        } else {
+            self.inner.memo.forget(&key);
+        }
         Ok(n == 1)
     }
 
@@ -416,6 +451,7 @@ impl SessionStore for RedisStore {
             redis::cmd("DEL").arg(&key).query_async(&mut conn),
         )
         .await?;
+        self.inner.memo.forget(&key);
         Ok(n > 0)
     }
 

@@ -90,10 +90,11 @@ async fn encrypted_values_rotate_keys_and_track_user_changes() {
         .build()
         .await
         .unwrap();
-    assert!(matches!(
-        only_old.load(&r.id).await,
-        Err(tessera::StoreError::Decode(_))
-    ));
+    let res = only_old.load(&r.id).await;
+    assert!(
+        matches!(res, Err(tessera::StoreError::Decode(_))),
+        "{res:?}"
+    );
     // Nor without any keyring.
     let plain = target
         .builder()
