@@ -29,7 +29,7 @@ macro_rules! on_stores {
 }
 
 // Everything that touches the session store runs on every store.
-on_stores!(every_store: [Memory, Sqlite, Postgres, Redis] [
+on_stores!(every_store: [Memory, Sqlite, Postgres, Redis, Mongo, Mysql] [
     pages_register_login_logout,
     api_register_login_logout,
     session_id_changes_and_old_ids_die,

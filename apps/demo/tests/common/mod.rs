@@ -22,6 +22,8 @@ pub enum Backend {
     Sqlite,
     Postgres,
     Redis,
+    Mongo,
+    Mysql,
 }
 
 /// A temporary folder, removed on drop.
@@ -67,6 +69,18 @@ pub fn config_for(backend: Backend, dir: &TempDir) -> Option<Config> {
         Backend::Redis => {
             let Ok(url) = std::env::var("REDIS_URL") else {
                 return tessera::testkit::skip("REDIS_URL is not set (Redis)");
+            };
+            (url, sqlite.clone())
+        }
+        Backend::Mysql => {
+            let Ok(url) = std::env::var("MYSQL_URL") else {
+                return tessera::testkit::skip("MYSQL_URL is not set (MySQL/MariaDB)");
+            };
+            (url, sqlite.clone())
+        }
+        Backend::Mongo => {
+            let Ok(url) = std::env::var("MONGO_URI") else {
+                return tessera::testkit::skip("MONGO_URI is not set (MongoDB)");
             };
             (url, sqlite.clone())
         }
@@ -121,12 +135,17 @@ impl Drop for Server {
 
 /// Starts the site for `backend` with `tweak` applied to its configuration.
 pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Server> {
+    // Warnings (store errors and the like) show up in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let dir = TempDir::new();
     let mut config = config_for(backend, &dir)?;
     tweak(&mut config);
     match App::build(config.clone()).await {
         Ok(app) => Some(run(app, config, dir).await),
-        Err(e) if matches!(backend, Backend::Postgres | Backend::Redis) => {
+        Err(e) if !matches!(backend, Backend::Memory | Backend::Sqlite) => {
             tessera::testkit::skip(&format!("{backend:?} unreachable: {e:#}"))
         }
         Err(e) => panic!("the site did not start: {e:#}"),
