@@ -7,7 +7,7 @@
 //!          | "<base64(iv‖ciphertext‖tag)>",    // with a WebCryptoAdapter
 //!   expires: Date,                             // the TTL index's field
 //!   user: "<user id>",                         // Tessera: only when bound to a user
-//!   version: Int64 }                           // Tessera: the conditional-save token
+//!   version: Int64 }                           // Tessera: random, new on every write
 //! ```
 
 use crate::bson_json::{bson_date, datetime_from_millis, document_to_object, object_to_document};
@@ -29,7 +29,8 @@ pub(crate) mod field {
     pub const EXPIRES: &str = "expires";
     /// The bound user, for per-user listing (Tessera only).
     pub const USER: &str = "user";
-    /// The version token for conditional saves (Tessera only).
+    /// A random value Tessera writes with every save (Tessera only); the version token
+    /// is a hash of it and `session`.
     pub const VERSION: &str = "version";
 }
 
@@ -172,23 +173,90 @@ impl Codec {
     }
 }
 
-/// The version token of a stored document: 0 when it has none (written by Node).
-pub(crate) fn version_of(doc: &Document) -> u64 {
-    match doc.get(field::VERSION) {
-        Some(Bson::Int64(v)) => token_from_i64(*v),
-        Some(Bson::Int32(v)) => token_from_i64(i64::from(*v)),
-        _ => 0,
+/// The parts of a stored document a conditional save compares: `session` (which every
+/// connect-mongo `set` rewrites) and Tessera's `version` field (absent on Node's documents).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stored {
+    /// The version token: a hash of `session` and `version`.
+    pub(crate) token: u64,
+    /// The `session` value exactly as stored.
+    pub(crate) session: Bson,
+    /// The `version` value exactly as stored, if any.
+    pub(crate) version: Option<Bson>,
+}
+
+impl Stored {
+    /// The comparison state of a document (one read from the server, or one about to be
+    /// written).
+    pub(crate) fn of(doc: &Document) -> Self {
+        let session = doc.get(field::SESSION).cloned().unwrap_or(Bson::Null);
+        let version = doc.get(field::VERSION).cloned();
+        Self {
+            token: token_of(&session, version.as_ref()),
+            session,
+            version,
+        }
+    }
+
+    /// The filter matching a document still in exactly this state: `$eq` on the whole
+    /// `session` value (a string, or an embedded document compared field by field, in
+    /// order) and on `version` (or its absence).
+    pub(crate) fn filter(&self) -> Document {
+        let version = match &self.version {
+            Some(v) => doc! { "$eq": v.clone() },
+            None => doc! { "$exists": false },
+        };
+        doc! {
+            field::SESSION: { "$eq": self.session.clone() },
+            field::VERSION: version,
+        }
     }
 }
 
-/// Tokens are stored as Int64; the mapping is a bijection so any stored value round-trips.
-pub(crate) fn token_from_i64(v: i64) -> u64 {
-    v as u64
+/// The version token of a document's `session` and `version`: the first 64 bits of a
+/// SHA-256 over both. Any write of `session` (also a connect-mongo `set`, which leaves
+/// `version` alone) changes it; a touch (`expires` only) does not.
+pub(crate) fn token_of(session: &Bson, version: Option<&Bson>) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match version {
+        // The server compares numbers by value: Int32 and Int64 hash alike.
+        Some(Bson::Int64(v)) => {
+            h.update(b"v");
+            h.update(v.to_le_bytes());
+        }
+        Some(Bson::Int32(v)) => {
+            h.update(b"v");
+            h.update(i64::from(*v).to_le_bytes());
+        }
+        Some(other) => h.update(format!("o{other}")),
+        None => h.update(b"-"),
+    }
+    match session {
+        Bson::String(s) => {
+            h.update(b"s");
+            h.update(s.as_bytes());
+        }
+        Bson::Document(d) => {
+            let mut bytes = Vec::new();
+            // Writing to a Vec only fails for documents the server would not store.
+            if d.to_writer(&mut bytes).is_err() {
+                bytes = format!("{d}").into_bytes();
+            }
+            h.update(b"d");
+            h.update(&bytes);
+        }
+        other => h.update(format!("?{other}")),
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
-/// See [`token_from_i64`].
-pub(crate) fn token_to_i64(v: u64) -> i64 {
-    v as i64
+/// The version token of a stored document.
+pub(crate) fn version_of(doc: &Document) -> u64 {
+    Stored::of(doc).token
 }
 
 /// A fresh random, non-zero version token (so a delete-and-recreate never reuses one).
@@ -227,7 +295,7 @@ mod tests {
         let d = doc! {"_id": SID, "session": NODE_JSON, "expires": bson_date(exp)};
         let r = codec(SessionFormat::Json).decode(sid(), &d, now).unwrap();
         assert_eq!(r.expires_at, exp);
-        assert_eq!(r.version, 0);
+        assert_eq!(r.version, version_of(&d));
         assert_eq!(r.data["user"], json!("John Doe"));
         assert_eq!(r.cookie.original_max_age, Some(86_400_000));
         assert_eq!(r.cookie.expires, Some(exp));
@@ -318,12 +386,45 @@ mod tests {
     }
 
     #[test]
-    fn versions_are_random_positive_and_round_trip() {
+    fn versions_are_random_and_positive() {
         let a = new_version().unwrap();
         let b = new_version().unwrap();
         assert!(a > 0 && b > 0 && a != b);
-        assert_eq!(token_to_i64(token_from_i64(-5)), -5);
-        assert_eq!(version_of(&doc! {"version": 9_i64}), 9);
-        assert_eq!(version_of(&doc! {}), 0);
+    }
+
+    #[test]
+    fn tokens_follow_session_and_version_but_not_expires() {
+        let base = doc! {"_id": SID, "session": NODE_JSON, "expires": bson_date(datetime!(2026-11-23 10:00 UTC))};
+        let t = version_of(&base);
+        let mut touched = base.clone();
+        touched.insert("expires", bson_date(datetime!(2026-11-24 10:00 UTC)));
+        assert_eq!(version_of(&touched), t, "a touch keeps the token");
+        let mut node_set = base.clone();
+        node_set.insert("session", NODE_JSON.replace("John", "Jane"));
+        assert_ne!(version_of(&node_set), t, "a Node write changes it");
+        let mut versioned = base.clone();
+        versioned.insert("version", 9_i64);
+        assert_ne!(version_of(&versioned), t);
+        let mut int32 = base.clone();
+        int32.insert("version", 9_i32);
+        assert_eq!(version_of(&int32), version_of(&versioned));
+        let embedded = doc! {"session": {"cookie": {"path": "/"}, "n": 1}};
+        let mut changed = embedded.clone();
+        changed.insert("session", doc! {"cookie": {"path": "/"}, "n": 2});
+        assert_ne!(version_of(&embedded), version_of(&changed));
+    }
+
+    #[test]
+    fn the_save_filter_matches_the_exact_state() {
+        let d = doc! {"_id": SID, "session": NODE_JSON};
+        assert_eq!(
+            Stored::of(&d).filter(),
+            doc! {"session": {"$eq": NODE_JSON}, "version": {"$exists": false}}
+        );
+        let d = doc! {"_id": SID, "session": {"n": 1}, "version": 5_i64};
+        assert_eq!(
+            Stored::of(&d).filter(),
+            doc! {"session": {"$eq": {"n": 1}}, "version": {"$eq": 5_i64}}
+        );
     }
 }

@@ -9,12 +9,13 @@
 //!   session: "{\"cookie\":{…},…}",   // express-session JSON (or an embedded document)
 //!   expires: ISODate("…"),           // TTL index {expires: 1}, expireAfterSeconds 0
 //!   user: "42",                      // Tessera: the bound user (indexed), if any
-//!   version: NumberLong("…") }       // Tessera: token for conditional saves
+//!   version: NumberLong("…") }       // Tessera: random, new on every Tessera write
 //! ```
 //!
 //! - Creation is `insert_one` (a duplicate `_id` is [`StoreError::IdCollision`]), saves
-//!   are `update_one` filtered on `_id`, `version` and liveness, touches `$set` only
-//!   `expires`: no upsert ever brings a deleted session back.
+//!   are `update_one` filtered on `_id`, liveness and the exact `session` value and
+//!   `version` that were loaded (so a connect-mongo `set` since the load is a conflict
+//!   too), touches `$set` only `expires`: no upsert ever brings a deleted session back.
 //! - Loads ignore documents whose `expires` has passed, before the TTL monitor runs.
 //! - Optional encryption at rest compatible with connect-mongo's
 //!   `createWebCryptoAdapter` ([`WebCryptoAdapter`]).

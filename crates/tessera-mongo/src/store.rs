@@ -2,11 +2,12 @@
 
 use crate::bson_json::bson_date;
 use crate::builder::MongoStoreBuilder;
-use crate::document::{Codec, field, new_version, token_from_i64, token_to_i64};
+use crate::document::{Codec, Stored, field, new_version};
 use crate::error::{is_duplicate_key, timed};
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use mongodb::{Client, Collection};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera::{Record, SaveOutcome, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
@@ -14,8 +15,10 @@ use time::OffsetDateTime;
 /// A session store on MongoDB, document-compatible with connect-mongo.
 ///
 /// One document per session in the `sessions` collection (see the crate docs for its
-/// shape), a TTL index on `expires`, conditional saves on a `version` field, and never an
-/// upsert: a deleted session cannot be brought back by a late write.
+/// shape), a TTL index on `expires`, and never an upsert: a deleted session cannot be
+/// brought back by a late write. Saves are conditional on the exact `session` value and
+/// `version` field that were loaded, so a concurrent write by Tessera or by connect-mongo
+/// (which leaves `version` alone) is a conflict; the version token is a hash of both.
 ///
 /// Cloning is cheap (the driver's client and pool are shared).
 #[derive(Clone)]
@@ -28,7 +31,13 @@ struct Inner {
     coll: Collection<Document>,
     codec: Codec,
     timeout: Duration,
+    /// The last state this store loaded or wrote per session, so a save can filter on it
+    /// without reading the document again (bounded; a miss costs one `findOne`).
+    seen: Mutex<HashMap<SessionId, Stored>>,
 }
+
+/// How many sessions' last states are remembered for saves.
+const SEEN_CAPACITY: usize = 4096;
 
 impl std::fmt::Debug for MongoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +93,7 @@ impl MongoStore {
                 coll,
                 codec,
                 timeout,
+                seen: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -129,6 +139,55 @@ impl MongoStore {
         Ok((!record.is_expired(now)).then_some(record))
     }
 
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Stored>> {
+        self.inner.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, id: &SessionId, state: Stored) {
+        let mut seen = self.seen();
+        if seen.len() >= SEEN_CAPACITY && !seen.contains_key(id) {
+            // Any entry will do: a forgotten one only costs its next save a read.
+            if let Some(k) = seen.keys().next().cloned() {
+                seen.remove(&k);
+            }
+        }
+        seen.insert(id.clone(), state);
+    }
+
+    fn forget(&self, id: &SessionId) {
+        self.seen().remove(id);
+    }
+
+    /// The stored state `record.version` stands for: remembered, or read from the server.
+    /// `Err` is the outcome when the stored document is not that state.
+    async fn expected(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<Result<Stored, SaveOutcome>, StoreError> {
+        let remembered = self
+            .seen()
+            .get(&record.id)
+            .filter(|s| s.token == record.version)
+            .cloned();
+        if let Some(state) = remembered {
+            return Ok(Ok(state));
+        }
+        let found = timed(
+            self.inner.timeout,
+            self.inner
+                .coll
+                .find_one(live_id(&record.id, now))
+                .projection(doc! { field::SESSION: 1, field::VERSION: 1 }),
+        )
+        .await?;
+        Ok(match found.map(|d| Stored::of(&d)) {
+            None => Err(SaveOutcome::Missing),
+            Some(state) if state.token != record.version => Err(SaveOutcome::Conflict),
+            Some(state) => Ok(state),
+        })
+    }
+
     async fn insert(&self, doc: Document) -> Result<Result<(), ()>, StoreError> {
         match tokio::time::timeout(self.inner.timeout, self.inner.coll.insert_one(doc)).await {
             Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
@@ -147,17 +206,24 @@ impl SessionStore for MongoStore {
             self.inner.coll.find_one(live_id(id, now)),
         )
         .await?;
-        match found {
-            Some(doc) => self.decode(&doc, now),
-            None => Ok(None),
+        let Some(doc) = found else {
+            return Ok(None);
+        };
+        let record = self.decode(&doc, now)?;
+        if record.is_some() {
+            self.remember(id, Stored::of(&doc));
         }
+        Ok(record)
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
         let version = new_version()?;
         let doc = self.inner.codec.new_document(record, version)?;
+        let state = Stored::of(&doc);
+        let token = state.token;
         if self.insert(doc.clone()).await?.is_ok() {
-            return Ok(token_from_i64(version));
+            self.remember(&record.id, state);
+            return Ok(token);
         }
         // The id exists. An expired document the TTL monitor has not removed yet does not
         // count: remove exactly that one and try once more.
@@ -167,30 +233,37 @@ impl SessionStore for MongoStore {
         };
         let removed = timed(self.inner.timeout, self.inner.coll.delete_one(stale)).await?;
         if removed.deleted_count == 1 && self.insert(doc).await?.is_ok() {
-            return Ok(token_from_i64(version));
+            self.remember(&record.id, state);
+            return Ok(token);
         }
         Err(StoreError::IdCollision)
     }
 
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
         let now = now();
+        let expected = match self.expected(record, now).await? {
+            Ok(state) => state,
+            Err(outcome) => return Ok(outcome),
+        };
         let version = new_version()?;
         let update = self.inner.codec.save_update(record, version)?;
+        let written = update
+            .get_document("$set")
+            .map(Stored::of)
+            .map_err(StoreError::decode)?;
         let mut filter = live_id(&record.id, now);
-        let expected = match record.version {
-            // Written by Node (no version field yet).
-            0 => Bson::Document(doc! { "$exists": false }),
-            v => Bson::Int64(token_to_i64(v)),
-        };
-        filter.insert(field::VERSION, expected);
+        filter.extend(expected.filter());
         let r = timed(
             self.inner.timeout,
             self.inner.coll.update_one(filter, update),
         )
         .await?;
         if r.matched_count > 0 {
-            return Ok(SaveOutcome::Saved(token_from_i64(version)));
+            let token = written.token;
+            self.remember(&record.id, written);
+            return Ok(SaveOutcome::Saved(token));
         }
+        self.forget(&record.id);
         // Nothing matched: tell a concurrent write from a session that is gone.
         let exists = timed(
             self.inner.timeout,
@@ -218,6 +291,7 @@ impl SessionStore for MongoStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.forget(id);
         let gone = timed(
             self.inner.timeout,
             self.inner

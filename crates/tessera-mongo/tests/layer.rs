@@ -40,6 +40,59 @@ fn app(store: MongoStore) -> Router {
         .layer(SessionLayer::new(store, config))
 }
 
+/// A connect-mongo `set` lands while a Tessera request that loaded the session is still
+/// running: the request's save conflicts, reloads, replays its change, and both survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_mongo_write_during_a_request_survives_its_save() {
+    let Some(uri) = mongo_uri() else {
+        return;
+    };
+    let name = unique("node_race_layer");
+    let store = builder(&uri, &name).build().await.unwrap();
+    let raw = store.collection().clone();
+    let config = SessionConfig::builder().secret(SECRET).build().unwrap();
+    let race = Router::new()
+        .route(
+            "/race",
+            post(move |s: Session| {
+                let raw = raw.clone();
+                async move {
+                    let n = s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+                    // Node: read the session, add a cart, `$set` it back (upsert).
+                    let id = s.id().await?;
+                    let d = raw.find_one(doc! {"_id": id.as_str()}).await.unwrap().unwrap();
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(d.get_str("session").unwrap()).unwrap();
+                    v["cart"] = serde_json::json!(["apple"]);
+                    raw.update_one(
+                        doc! {"_id": id.as_str()},
+                        doc! {"$set": {"session": v.to_string(), "expires": d.get_datetime("expires").unwrap()}},
+                    )
+                    .upsert(true)
+                    .await
+                    .unwrap();
+                    Ok::<_, tessera::Error>(n.to_string())
+                }
+            }),
+        )
+        .layer(SessionLayer::new(store.clone(), config));
+    let plain = app(store.clone());
+    let start = send(&plain, "POST", "/start", None).await;
+    let cookie = start.set_cookie.expect("session cookie");
+    let r = send(&race, "POST", "/race", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(send(&plain, "GET", "/n", Some(&cookie)).await.body, "1");
+    let d = store.collection().find_one(doc! {}).await.unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_str(d.get_str("session").unwrap()).unwrap();
+    assert_eq!(
+        v["cart"],
+        serde_json::json!(["apple"]),
+        "Node's write is kept"
+    );
+    assert_eq!(v["n"], serde_json::json!(1), "Tessera's write is kept");
+    store.collection().drop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
     let Some(uri) = mongo_uri() else {

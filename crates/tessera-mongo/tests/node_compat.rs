@@ -8,7 +8,8 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use tessera::{Record, SaveOutcome, SessionId, SessionStore};
-use tessera_mongo::mongodb::bson::{Bson, Document, doc};
+use tessera_mongo::mongodb::Collection;
+use tessera_mongo::mongodb::bson::{Bson, DateTime, Document, doc};
 use tessera_mongo::{MongoStore, SessionFormat, WebCryptoAdapter};
 use time::OffsetDateTime;
 
@@ -123,13 +124,14 @@ async fn connect_mongo_string_document_loads_saves_and_keeps_its_shape() {
         .unwrap()
         .expect("Node session loads");
     assert_eq!(r.data, expected_data());
-    assert_eq!(r.version, 0, "no Tessera version yet");
+    assert_ne!(r.version, 0, "a token derived from the stored session");
     assert_eq!(r.cookie.original_max_age, Some(86_400_000));
     assert_eq!(r.cookie.expires, Some(node_expiry()));
     assert_eq!(r.cookie.http_only, Some(true));
     assert_eq!(r.expires_at, node_expiry());
 
-    // A Tessera save of the Node document is conditional too (on "no version yet").
+    // A Tessera save of the Node document is conditional too (on its exact session value
+    // and "no version yet").
     let mut w = r.clone();
     w.data.insert("visits".into(), json!(4));
     let SaveOutcome::Saved(_) = fresh.store.save(&w).await.unwrap() else {
@@ -414,4 +416,152 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// connect-mongo's `set`: `updateOne({_id}, {$set: {session, expires}}, {upsert: true})`
+/// (it leaves Tessera's `version` alone).
+async fn connect_mongo_set(raw: &Collection<Document>, id: &SessionId, session: Bson) {
+    let expires = tessera::testkit::now() + std::time::Duration::from_secs(3600);
+    raw.update_one(
+        doc! {"_id": id.as_str()},
+        doc! {"$set": {"session": session, "expires": DateTime::from_millis((expires.unix_timestamp_nanos() / 1_000_000) as i64)}},
+    )
+    .upsert(true)
+    .await
+    .unwrap();
+}
+
+/// Node reads the session, adds "apple" to `cart` and writes it back in the same shape.
+async fn node_adds_cart(raw: &Collection<Document>, id: &SessionId) {
+    let d = raw
+        .find_one(doc! {"_id": id.as_str()})
+        .await
+        .unwrap()
+        .unwrap();
+    let session = match d.get("session").unwrap().clone() {
+        Bson::String(s) => {
+            let mut v: Value = serde_json::from_str(&s).unwrap();
+            let mut cart = v["cart"].as_array().cloned().unwrap_or_default();
+            cart.push(json!("apple"));
+            v["cart"] = Value::Array(cart);
+            Bson::String(v.to_string())
+        }
+        Bson::Document(mut e) => {
+            let mut cart = e.get_array("cart").cloned().unwrap_or_default();
+            cart.push(Bson::String("apple".into()));
+            e.insert("cart", cart);
+            Bson::Document(e)
+        }
+        other => panic!("unexpected session {other:?}"),
+    };
+    connect_mongo_set(raw, id, session).await;
+}
+
+/// A connect-mongo `touch`: `updateOne({_id}, {$set: {expires}})`.
+async fn connect_mongo_touch(raw: &Collection<Document>, id: &SessionId) {
+    let later = tessera::testkit::now() + std::time::Duration::from_secs(7200);
+    raw.update_one(
+        doc! {"_id": id.as_str()},
+        doc! {"$set": {"expires": DateTime::from_millis((later.unix_timestamp_nanos() / 1_000_000) as i64)}},
+    )
+    .await
+    .unwrap();
+}
+
+async fn node_write_since_the_load_conflicts(format: SessionFormat) {
+    let Some(fresh) = fresh_with("node_race", with_format(format)).await else {
+        return;
+    };
+    let (store, raw) = (&fresh.store, fresh.raw());
+
+    // A Tessera document, written by Node after Tessera loaded it.
+    let r = tessera::testkit::record(Some("42"), std::time::Duration::from_secs(600));
+    store.create(&r).await.unwrap();
+    let loaded = store.load(&r.id).await.unwrap().unwrap();
+    node_adds_cart(&raw, &r.id).await;
+    let mut mine = loaded.clone();
+    mine.data.insert("n".into(), json!(1));
+    assert_eq!(store.save(&mine).await.unwrap(), SaveOutcome::Conflict);
+    // Also from a store that did not load it (no remembered state: it reads the document).
+    let other = builder(&mongo_uri().unwrap(), &fresh.name)
+        .format(format)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(other.save(&mine).await.unwrap(), SaveOutcome::Conflict);
+    let again = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        again.data["cart"],
+        json!(["apple"]),
+        "Node's write is intact"
+    );
+    let mut mine = again.clone();
+    mine.data.insert("n".into(), json!(1));
+    let SaveOutcome::Saved(v) = store.save(&mine).await.unwrap() else {
+        panic!("a save after a reload succeeds")
+    };
+    let got = other.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(got.version, v, "every store computes the same token");
+    assert_eq!(
+        (got.data["n"].clone(), got.data["cart"].clone()),
+        (json!(1), json!(["apple"]))
+    );
+
+    // A connect-mongo touch (expires only) keeps the token: no conflict.
+    connect_mongo_touch(&raw, &r.id).await;
+    assert_eq!(store.load(&r.id).await.unwrap().unwrap().version, v);
+    let mut next = got.clone();
+    next.data.insert("n".into(), json!(2));
+    let SaveOutcome::Saved(v2) = other.save(&next).await.unwrap() else {
+        panic!("a save after a Node touch succeeds")
+    };
+    // A Tessera touch neither.
+    assert!(
+        store
+            .touch(
+                &r.id,
+                tessera::testkit::now() + std::time::Duration::from_secs(9000)
+            )
+            .await
+            .unwrap()
+    );
+    let mut next = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(next.version, v2);
+    next.data.insert("n".into(), json!(3));
+    assert!(matches!(
+        store.save(&next).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+
+    // A document Node created (no version), written by Node again after the load (the
+    // copied session already has a cart: Node adds a second apple).
+    let node_id = SessionId::generate();
+    let session = raw
+        .find_one(doc! {"_id": r.id.as_str()})
+        .await
+        .unwrap()
+        .unwrap()
+        .get("session")
+        .unwrap()
+        .clone();
+    connect_mongo_set(&raw, &node_id, session).await;
+    let loaded = store.load(&node_id).await.unwrap().unwrap();
+    node_adds_cart(&raw, &node_id).await;
+    assert_eq!(store.save(&loaded).await.unwrap(), SaveOutcome::Conflict);
+    let again = store.load(&node_id).await.unwrap().unwrap();
+    assert!(matches!(
+        store.save(&again).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+    fresh.drop_collection().await;
+}
+
+#[tokio::test]
+async fn a_connect_mongo_write_since_the_load_is_a_conflict_string_shape() {
+    node_write_since_the_load_conflicts(SessionFormat::Json).await;
+}
+
+#[tokio::test]
+async fn a_connect_mongo_write_since_the_load_is_a_conflict_embedded_shape() {
+    node_write_since_the_load_conflicts(SessionFormat::Embedded).await;
 }

@@ -86,25 +86,29 @@ pub(crate) fn new_version() -> i64 {
     ((u64::from_le_bytes(b) >> 2) as i64) + 1
 }
 
-/// The version column (`NULL` for rows written by connect-pg-simple) as the token.
+// MySQL tokens are unsigned on both sides; the other back ends store signed values.
+#[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
+/// A signed 64-bit value read from the database (SQLite's `version` column, PostgreSQL's
+/// computed token) as the record's token.
 pub(crate) fn token(column: i64) -> u64 {
     column as u64
 }
 
-/// A token back as the column value (the inverse of [`token`]).
+#[cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
+/// A token back as the signed value (the inverse of [`token`]).
 pub(crate) fn column(token: u64) -> i64 {
     token as i64
 }
 
-/// Builds a record from a row's columns.
+/// Builds a record from a row's columns and its version token.
 pub(crate) fn decode(
     id: SessionId,
     sess: &str,
     expire: OffsetDateTime,
-    version: i64,
+    token: u64,
     now: OffsetDateTime,
 ) -> Result<Record, StoreError> {
-    Record::from_json(id, sess, expire, token(version), now)
+    Record::from_json(id, sess, expire, token, now)
 }
 
 /// Parses a `sid` read from the table (rows written by other apps may hold ids Tessera

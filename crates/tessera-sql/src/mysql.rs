@@ -119,25 +119,43 @@ struct Statements {
     delete_expired: String,
 }
 
+/// The version token of a row, computed by the server: the first 64 bits of
+/// `MD5(CONCAT(version, ':', sess))` as an unsigned integer ([`token`] computes the same
+/// for a row being written). Any write of `sess`, also one that leaves `version` alone,
+/// changes the token; a touch (`expire` only) does not.
+const TOKEN: &str =
+    "CAST(CONV(LEFT(MD5(CONCAT(COALESCE(version, 0), ':', sess)), 16), 16, 10) AS UNSIGNED)";
+
+/// The token of a row written with `version` and `sess` (what [`TOKEN`] reads back: `sess`
+/// is `utf8mb4` text with a binary collation, stored byte for byte).
+fn token(version: i64, sess: &str) -> u64 {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(version.to_string().as_bytes());
+    h.update(b":");
+    h.update(sess.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 impl Statements {
     fn new(t: &str) -> Self {
         Self {
-            load: format!(
-                "SELECT sess, expire, COALESCE(version, 0) FROM {t} WHERE sid = ? AND expire > ?"
-            ),
+            load: format!("SELECT sess, expire, {TOKEN} FROM {t} WHERE sid = ? AND expire > ?"),
             create: format!(
                 "INSERT INTO {t} (sid, sess, expire, user_id, version) VALUES (?, ?, ?, ?, ?)"
             ),
             save: format!(
                 "UPDATE {t} SET sess = ?, expire = ?, user_id = ?, version = ? \
-                 WHERE sid = ? AND COALESCE(version, 0) = ? AND expire > ?"
+                 WHERE sid = ? AND {TOKEN} = ? AND expire > ?"
             ),
             live: format!("SELECT 1 FROM {t} WHERE sid = ? AND expire > ?"),
             touch: format!("UPDATE {t} SET expire = ? WHERE sid = ? AND expire > ?"),
             delete: format!("DELETE FROM {t} WHERE sid = ?"),
             list_by_user: format!(
-                "SELECT sid, sess, expire, COALESCE(version, 0) FROM {t} \
-                 WHERE user_id = ? AND expire > ?"
+                "SELECT sid, sess, expire, {TOKEN} FROM {t} WHERE user_id = ? AND expire > ?"
             ),
             delete_by_user: format!("DELETE FROM {t} WHERE user_id = ? AND expire > ?"),
             delete_by_user_except: format!(
@@ -273,7 +291,7 @@ impl MySqlStore {
 impl SessionStore for MySqlStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.now();
-        let row: Option<(Vec<u8>, PrimitiveDateTime, i64)> = sqlx::query_as(&self.inner.sql.load)
+        let row: Option<(Vec<u8>, PrimitiveDateTime, u64)> = sqlx::query_as(&self.inner.sql.load)
             .bind(id.as_str())
             .bind(utc(now))
             .fetch_optional(&self.inner.pool)
@@ -287,9 +305,10 @@ impl SessionStore for MySqlStore {
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
         let version = common::new_version();
+        let sess = record.to_json();
         sqlx::query(&self.inner.sql.create)
             .bind(record.id.as_str())
-            .bind(record.to_json())
+            .bind(&sess)
             .bind(utc(record.expires_at))
             .bind(record.user.as_deref())
             .bind(version)
@@ -302,26 +321,27 @@ impl SessionStore for MySqlStore {
                     self.err(e)
                 }
             })?;
-        Ok(common::token(version))
+        Ok(token(version, &sess))
     }
 
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
         let version = common::new_version();
+        let sess = record.to_json();
         let now = utc(self.now());
         // sqlx connects with CLIENT_FOUND_ROWS: rows_affected counts matched rows.
         let done = sqlx::query(&self.inner.sql.save)
-            .bind(record.to_json())
+            .bind(&sess)
             .bind(utc(record.expires_at))
             .bind(record.user.as_deref())
             .bind(version)
             .bind(record.id.as_str())
-            .bind(common::column(record.version))
+            .bind(record.version)
             .bind(now)
             .execute(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
         if done.rows_affected() > 0 {
-            return Ok(SaveOutcome::Saved(common::token(version)));
+            return Ok(SaveOutcome::Saved(token(version, &sess)));
         }
         let live = sqlx::query(&self.inner.sql.live)
             .bind(record.id.as_str())
@@ -358,7 +378,7 @@ impl SessionStore for MySqlStore {
 
     async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
         let now = self.now();
-        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, i64)> =
+        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, u64)> =
             sqlx::query_as(&self.inner.sql.list_by_user)
                 .bind(user)
                 .bind(utc(now))

@@ -148,30 +148,39 @@ struct Statements {
     delete_expired: String,
 }
 
+/// The version token of a row, computed by the server: the first 64 bits of
+/// `md5(version || ':' || sess::text)`. `json` keeps its text as written, so any write of
+/// `sess` (also connect-pg-simple's, which leaves `version` alone) changes the token, and
+/// a touch (`expire` only) does not.
+const TOKEN: &str = "('x' || left(md5(COALESCE(version, 0)::text || ':' || sess::text), 16))\
+                     ::bit(64)::bigint";
+
 impl Statements {
     fn new(t: &str) -> Self {
         Self {
             load: format!(
-                "SELECT sess::text, expire::timestamptz, COALESCE(version, 0) FROM {t} \
+                "SELECT sess::text, expire::timestamptz, {TOKEN} FROM {t} \
                  WHERE sid = $1 AND expire > $2"
             ),
             create: format!(
                 "INSERT INTO {t} (sid, sess, expire, user_id, version) \
-                 VALUES ($1, $2::json, $3, $4, $5)"
+                 VALUES ($1, $2::json, $3, $4, $5) RETURNING {TOKEN}"
             ),
-            // One statement: the conditional update, and whether a live row exists (seen
-            // from the statement's snapshot) to tell a conflict from a missing record.
+            // One statement: the conditional update (on the token of the loaded row, so a
+            // write by Node since the load is a conflict too), the new token, and whether
+            // a live row exists (seen from the statement's snapshot) to tell a conflict
+            // from a missing record.
             save: format!(
                 "WITH upd AS (UPDATE {t} SET sess = $2::json, expire = $3, user_id = $4, \
-                 version = $5 WHERE sid = $1 AND COALESCE(version, 0) = $6 AND expire > $7 \
-                 RETURNING 1) \
-                 SELECT EXISTS (SELECT 1 FROM upd), \
+                 version = $5 WHERE sid = $1 AND {TOKEN} = $6 AND expire > $7 \
+                 RETURNING {TOKEN} AS token) \
+                 SELECT (SELECT token FROM upd), \
                  EXISTS (SELECT 1 FROM {t} WHERE sid = $1 AND expire > $7)"
             ),
             touch: format!("UPDATE {t} SET expire = $2 WHERE sid = $1 AND expire > $3"),
             delete: format!("DELETE FROM {t} WHERE sid = $1"),
             list_by_user: format!(
-                "SELECT sid, sess::text, expire::timestamptz, COALESCE(version, 0) FROM {t} \
+                "SELECT sid, sess::text, expire::timestamptz, {TOKEN} FROM {t} \
                  WHERE user_id = $1 AND expire > $2"
             ),
             delete_by_user: format!("DELETE FROM {t} WHERE user_id = $1 AND expire > $2"),
@@ -301,19 +310,20 @@ impl SessionStore for PostgresStore {
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|(sess, expire, v)| common::decode(id.clone(), &sess, expire, v, now))
-            .transpose()
+        row.map(|(sess, expire, v)| {
+            common::decode(id.clone(), &sess, expire, common::token(v), now)
+        })
+        .transpose()
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
-        let version = common::new_version();
-        sqlx::query(&self.inner.sql.create)
+        let token: i64 = sqlx::query_scalar(&self.inner.sql.create)
             .bind(record.id.as_str())
             .bind(record.to_json())
             .bind(record.expires_at)
             .bind(record.user.as_deref())
-            .bind(version)
-            .execute(&self.inner.pool)
+            .bind(common::new_version())
+            .fetch_one(&self.inner.pool)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -322,26 +332,25 @@ impl SessionStore for PostgresStore {
                     self.err(e)
                 }
             })?;
-        Ok(common::token(version))
+        Ok(common::token(token))
     }
 
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
-        let version = common::new_version();
-        let (saved, live): (bool, bool) = sqlx::query_as(&self.inner.sql.save)
+        let (saved, live): (Option<i64>, bool) = sqlx::query_as(&self.inner.sql.save)
             .bind(record.id.as_str())
             .bind(record.to_json())
             .bind(record.expires_at)
             .bind(record.user.as_deref())
-            .bind(version)
+            .bind(common::new_version())
             .bind(common::column(record.version))
             .bind(self.now())
             .fetch_one(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(match (saved, live) {
-            (true, _) => SaveOutcome::Saved(common::token(version)),
-            (false, true) => SaveOutcome::Conflict,
-            (false, false) => SaveOutcome::Missing,
+            (Some(token), _) => SaveOutcome::Saved(common::token(token)),
+            (None, true) => SaveOutcome::Conflict,
+            (None, false) => SaveOutcome::Missing,
         })
     }
 
@@ -376,7 +385,8 @@ impl SessionStore for PostgresStore {
                 .map_err(|e| self.err(e))?;
         rows.into_iter()
             .filter_map(|(sid, sess, expire, v)| {
-                common::parse_sid(&sid).map(|id| common::decode(id, &sess, expire, v, now))
+                common::parse_sid(&sid)
+                    .map(|id| common::decode(id, &sess, expire, common::token(v), now))
             })
             .collect()
     }

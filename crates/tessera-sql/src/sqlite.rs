@@ -280,8 +280,10 @@ impl SessionStore for SqliteStore {
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|(sess, expire, v)| common::decode(id.clone(), &sess, from_ms(expire)?, v, now))
-            .transpose()
+        row.map(|(sess, expire, v)| {
+            common::decode(id.clone(), &sess, from_ms(expire)?, common::token(v), now)
+        })
+        .transpose()
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
@@ -366,7 +368,13 @@ impl SessionStore for SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for (sid, sess, expire, v) in rows {
             if let Some(id) = common::parse_sid(&sid) {
-                out.push(common::decode(id, &sess, from_ms(expire)?, v, now)?);
+                out.push(common::decode(
+                    id,
+                    &sess,
+                    from_ms(expire)?,
+                    common::token(v),
+                    now,
+                )?);
             }
         }
         Ok(out)

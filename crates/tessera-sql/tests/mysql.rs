@@ -131,3 +131,79 @@ async fn unreachable_database_is_a_503_within_the_timeout() {
         .unwrap();
     unreachable_answers_503(store, timeout).await;
 }
+
+/// Node reads the row, adds `cart` and writes `sess` and `expire` back, leaving `version`
+/// alone (as any Node store library sharing the table would).
+async fn node_adds_cart(pool: &MySqlPool, table: &str, id: &tessera::SessionId) {
+    let sess: Vec<u8> = sqlx::query_scalar(&format!("SELECT sess FROM `{table}` WHERE sid = ?"))
+        .bind(id.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut sess: serde_json::Value = serde_json::from_slice(&sess).unwrap();
+    sess["cart"] = serde_json::json!(["apple"]);
+    sqlx::query(&format!(
+        "INSERT INTO `{table}` (sid, sess, expire) VALUES (?, ?, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR) \
+         ON DUPLICATE KEY UPDATE sess = VALUES(sess), expire = VALUES(expire)"
+    ))
+    .bind(id.as_str())
+    .bind(sess.to_string())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_write_since_the_load_is_a_conflict() {
+    use serde_json::json;
+    use tessera::SaveOutcome;
+    let Some(s) = fresh().await else { return };
+    let (store, pool) = (&s.store, s.store.pool());
+    let r = testkit::record(Some("42"), Duration::from_secs(600));
+    store.create(&r).await.unwrap();
+    let loaded = store.load(&r.id).await.unwrap().unwrap();
+    node_adds_cart(pool, &s.table, &r.id).await;
+    let mut mine = loaded.clone();
+    mine.data.insert("n".into(), json!(1));
+    assert_eq!(store.save(&mine).await.unwrap(), SaveOutcome::Conflict);
+    let fresh = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        fresh.data["cart"],
+        json!(["apple"]),
+        "Node's write is intact"
+    );
+    let mut mine = fresh.clone();
+    mine.data.insert("n".into(), json!(1));
+    let SaveOutcome::Saved(v) = store.save(&mine).await.unwrap() else {
+        panic!("a save after a reload succeeds")
+    };
+    // The token computed for the written row is the one the server computes on load.
+    let got = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(got.version, v);
+    assert_eq!(got.data["cart"], json!(["apple"]));
+    // A Node touch (expire only) keeps the token.
+    sqlx::query(&format!(
+        "UPDATE `{}` SET expire = UTC_TIMESTAMP(6) + INTERVAL 2 HOUR WHERE sid = ?",
+        s.table
+    ))
+    .bind(r.id.as_str())
+    .execute(pool)
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.save(&got).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_write_during_a_request_survives_the_save() {
+    let Some(s) = fresh().await else { return };
+    let pool = s.store.pool().clone();
+    let table = s.table.clone();
+    node_write_during_a_request_survives(s.clone(), move |id| {
+        let (pool, table) = (pool.clone(), table.clone());
+        async move { node_adds_cart(&pool, &table, &id).await }
+    })
+    .await;
+}

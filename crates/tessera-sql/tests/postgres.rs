@@ -311,3 +311,112 @@ async fn shares_a_connect_pg_simple_table_both_ways() {
     assert!(store.delete_expired().await.unwrap() >= 1);
     admin.close().await;
 }
+
+/// connect-pg-simple's `set` (an upsert that leaves `version` alone) of `sess`.
+async fn node_set(pool: &PgPool, table: &str, id: &SessionId, sess: &serde_json::Value) {
+    let expire = epoch_secs(testkit::now() + Duration::from_secs(3600)).ceil();
+    sqlx::query(&format!(
+        "INSERT INTO \"{table}\" (sess, expire, sid) SELECT $1::json, to_timestamp($2), $3 \
+         ON CONFLICT (sid) DO UPDATE SET sess=$1::json, expire=to_timestamp($2) RETURNING sid"
+    ))
+    .bind(sess.to_string())
+    .bind(expire)
+    .bind(id.as_str())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Node reads the row (connect-pg-simple's `get`), adds `cart` and writes it back.
+async fn node_adds_cart(pool: &PgPool, table: &str, id: &SessionId) {
+    let sess: String = sqlx::query_scalar(&format!(
+        "SELECT sess::text FROM \"{table}\" WHERE sid = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut sess: serde_json::Value = serde_json::from_str(&sess).unwrap();
+    sess["cart"] = json!(["apple"]);
+    node_set(pool, table, id, &sess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_write_since_the_load_is_a_conflict() {
+    let Some(s) = fresh().await else { return };
+    let (store, pool) = (&s.store, s.store.pool());
+
+    // A Tessera-written row.
+    let r = testkit::record(Some("42"), Duration::from_secs(600));
+    store.create(&r).await.unwrap();
+    let loaded = store.load(&r.id).await.unwrap().unwrap();
+    node_adds_cart(pool, &s.table, &r.id).await;
+    let mut mine = loaded.clone();
+    mine.data.insert("n".into(), json!(1));
+    assert_eq!(store.save(&mine).await.unwrap(), SaveOutcome::Conflict);
+    let fresh = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        fresh.data["cart"],
+        json!(["apple"]),
+        "Node's write is intact"
+    );
+    let mut mine = fresh.clone();
+    mine.data.insert("n".into(), json!(1));
+    let SaveOutcome::Saved(v) = store.save(&mine).await.unwrap() else {
+        panic!("a save after a reload succeeds")
+    };
+    let got = store.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(got.version, v);
+    assert_eq!(
+        (got.data["n"].clone(), got.data["cart"].clone()),
+        (json!(1), json!(["apple"]))
+    );
+
+    // connect-pg-simple's `touch` (expire only) does not invalidate the token.
+    sqlx::query(&format!(
+        "UPDATE \"{}\" SET expire = to_timestamp($1) WHERE sid = $2",
+        s.table
+    ))
+    .bind(epoch_secs(testkit::now() + Duration::from_secs(7200)).ceil())
+    .bind(r.id.as_str())
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(store.load(&r.id).await.unwrap().unwrap().version, v);
+    let mut next = got.clone();
+    next.data.insert("n".into(), json!(2));
+    assert!(matches!(
+        store.save(&next).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+
+    // A row Node created (no version) and wrote again after Tessera loaded it.
+    let node_id = SessionId::generate();
+    node_set(
+        pool,
+        &s.table,
+        &node_id,
+        &serde_json::from_str(NODE_SESS).unwrap(),
+    )
+    .await;
+    let loaded = store.load(&node_id).await.unwrap().unwrap();
+    node_adds_cart(pool, &s.table, &node_id).await;
+    assert_eq!(store.save(&loaded).await.unwrap(), SaveOutcome::Conflict);
+    let fresh = store.load(&node_id).await.unwrap().unwrap();
+    assert!(matches!(
+        store.save(&fresh).await.unwrap(),
+        SaveOutcome::Saved(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_write_during_a_request_survives_the_save() {
+    let Some(s) = fresh().await else { return };
+    let pool = s.store.pool().clone();
+    let table = s.table.clone();
+    node_write_during_a_request_survives(s.clone(), move |id| {
+        let (pool, table) = (pool.clone(), table.clone());
+        async move { node_adds_cart(&pool, &table, &id).await }
+    })
+    .await;
+}

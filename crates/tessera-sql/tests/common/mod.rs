@@ -249,3 +249,50 @@ pub fn reachable(url: &str, default_port: u16) -> bool {
         .and_then(|mut a| a.next())
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
 }
+
+/// A Node app writes the session (through `node_write`, as its store library does) while
+/// a Tessera request that loaded it is still running: the request's save conflicts,
+/// reloads and replays its own change, so both writes survive.
+pub async fn node_write_during_a_request_survives<S, F, Fut>(store: S, node_write: F)
+where
+    S: SessionStore + Clone,
+    F: Fn(SessionId) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen_in_handler = seen.clone();
+    let race = Router::new()
+        .route(
+            "/race",
+            get(move |s: Session| {
+                let node_write = node_write.clone();
+                let seen = seen_in_handler.clone();
+                async move {
+                    let n = s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+                    let id = s.id().await?;
+                    *seen.lock().unwrap() = Some(id.clone());
+                    node_write(id).await;
+                    Ok::<_, tessera::Error>(n.to_string())
+                }
+            }),
+        )
+        .layer(SessionLayer::new(store.clone(), config()));
+    let app = counter_app(store.clone());
+    let created = send(&app, "/inc", None).await;
+    let cookie = created.cookie.expect("session cookie");
+    let r = send(&race, "/race", Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(send(&app, "/n", Some(&cookie)).await.body, "2");
+    let id = seen.lock().unwrap().clone().expect("the handler ran");
+    let got = store.load(&id).await.unwrap().expect("session");
+    assert_eq!(
+        got.data["cart"],
+        serde_json::json!(["apple"]),
+        "Node's write is kept"
+    );
+    assert_eq!(
+        got.data["n"],
+        serde_json::json!(2),
+        "Tessera's write is kept"
+    );
+}
