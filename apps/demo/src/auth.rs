@@ -57,7 +57,8 @@ pub struct Device {
 }
 
 /// The client's address: the peer, or with `TRUST_PROXY` the address the proxy appended
-/// to `X-Forwarded-For` (the rightmost entry; entries to its left are client-supplied).
+/// to `X-Forwarded-For` (the rightmost entry; entries to its left are client-supplied,
+/// so an unparsable rightmost entry falls back to the peer, never to them).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -76,8 +77,8 @@ pub async fn client_ip(State(state): State<AppState>, mut req: Request, next: Ne
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .filter_map(|s| s.trim().parse::<IpAddr>().ok())
                 .next_back()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
         })
         .flatten();
     req.extensions_mut().insert(ClientIp(forwarded.or(peer)));
@@ -343,6 +344,8 @@ pub const EMAIL_LIMIT: usize = 5;
 pub const IP_LIMIT: usize = 20;
 /// Keys kept before expired ones are swept.
 const SWEEP_AT: usize = 10_000;
+/// Emails are counted by their first 254 characters (no longer address is valid).
+const MAX_KEY: usize = 254;
 
 /// Sliding-window login throttle, in memory (per process).
 ///
@@ -397,25 +400,30 @@ impl Throttle {
                 !q.is_empty()
             });
         }
-        let e = c.email.entry(email.to_owned()).or_default();
-        prune(e, now);
-        if e.len() >= EMAIL_LIMIT {
-            return Err(wait(e, now));
+        // Check both without creating entries, so refused attempts cost no memory.
+        if let Some(q) = c.ip.get_mut(&ip) {
+            prune(q, now);
+            if q.len() >= IP_LIMIT {
+                return Err(wait(q, now));
+            }
         }
-        let i = c.ip.entry(ip).or_default();
-        prune(i, now);
-        if i.len() >= IP_LIMIT {
-            return Err(wait(i, now));
+        let key: String = email.chars().take(MAX_KEY).collect();
+        if let Some(q) = c.email.get_mut(&key) {
+            prune(q, now);
+            if q.len() >= EMAIL_LIMIT {
+                return Err(wait(q, now));
+            }
         }
-        i.push_back(now);
-        e.push_back(now);
+        c.ip.entry(ip).or_default().push_back(now);
+        c.email.entry(key).or_default().push_back(now);
         Ok(Ticket { at: now, ip })
     }
 
     /// The attempt succeeded: clears the email's counter and un-counts it for the address.
     pub fn succeeded(&self, email: &str, ticket: Ticket) {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.email.remove(email);
+        let key: String = email.chars().take(MAX_KEY).collect();
+        c.email.remove(&key);
         if let Some(q) = c.ip.get_mut(&ticket.ip) {
             if let Some(pos) = q.iter().position(|t| *t == ticket.at) {
                 q.remove(pos);
@@ -465,5 +473,18 @@ mod tests {
             t.begin("new@x.io", Some(IpAddr::from([10, 0, 0, 3])))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn refused_attempts_store_nothing() {
+        let t = Throttle::default();
+        for i in 0..IP_LIMIT {
+            assert!(t.begin(&format!("u{i}@x.io"), None).is_ok());
+        }
+        for i in 0..100 {
+            assert!(t.begin(&format!("flood{i}@x.io"), None).is_err());
+        }
+        let c = t.inner.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(c.email.len(), IP_LIMIT);
     }
 }

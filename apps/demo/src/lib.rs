@@ -183,8 +183,10 @@ fn read_or_create_secret(path: &Path) -> anyhow::Result<String> {
 impl App {
     /// Opens the stores, checks the configuration and builds the site.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let mut warnings = Vec::new();
+        let secrets = secrets(&config, &mut warnings)?;
         let opened = stores::open(&config.session_store).await?;
-        Self::assemble(config, opened).await
+        Self::assemble(config, secrets, warnings, opened).await
     }
 
     /// Builds the site on a given session store (`SESSION_STORE` is ignored), e.g. a
@@ -196,12 +198,17 @@ impl App {
             sqlite: None,
             warnings: Vec::new(),
         };
-        Self::assemble(config, opened).await
-    }
-
-    async fn assemble(config: Config, opened: stores::OpenedStore) -> anyhow::Result<Self> {
         let mut warnings = Vec::new();
         let secrets = secrets(&config, &mut warnings)?;
+        Self::assemble(config, secrets, warnings, opened).await
+    }
+
+    async fn assemble(
+        config: Config,
+        secrets: Vec<String>,
+        mut warnings: Vec<String>,
+        opened: stores::OpenedStore,
+    ) -> anyhow::Result<Self> {
         warnings.extend(opened.warnings.iter().cloned());
         let users = users::UserDb::open(&config.user_db, opened.sqlite.as_ref()).await?;
         let passwords = users::Passwords::new().await?;
