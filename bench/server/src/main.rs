@@ -51,7 +51,8 @@ async fn main() -> anyhow::Result<()> {
     {
         None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
         Some("redis") => {
-            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
+            let url =
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
             tessera::BoxedStore::new(tessera_redis::RedisStore::connect(&url).await?)
         }
         Some("sqlite") => {
