@@ -63,6 +63,31 @@ pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
     (!nodes.is_empty()).then_some(nodes)
 }
 
+/// Splits an optional `prefix=` query parameter off a Redis URL (`redis://host/?prefix=app:`),
+/// so several apps or test runs can share one Redis without sharing keys.
+pub fn split_prefix(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut prefix = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("prefix=") {
+            Some(p) if !p.is_empty() => {
+                prefix = Some(p.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, prefix)
+}
+
 fn scheme(url: &str) -> &str {
     if url == "memory" {
         return "memory";
@@ -130,7 +155,13 @@ pub async fn open(url: &str) -> anyhow::Result<OpenedStore> {
         }
         #[cfg(feature = "redis")]
         "redis" | "rediss" => {
-            let store = tessera_redis::RedisStore::connect(url)
+            let (url, prefix) = split_prefix(url);
+            let mut builder = tessera_redis::RedisStore::builder().url(url);
+            if let Some(prefix) = prefix {
+                builder = builder.prefix(prefix);
+            }
+            let store = builder
+                .build()
                 .await
                 .with_context(|| format!("cannot connect to the session store {description}"))?;
             Ok(opened(BoxedStore::new(store), warnings))
@@ -183,6 +214,22 @@ mod tests {
             "sqlite://data/tessera-demo.db"
         );
         assert_eq!(redact("memory"), "memory");
+    }
+
+    #[test]
+    fn redis_prefix_parameter() {
+        assert_eq!(
+            split_prefix("redis://h:6379"),
+            ("redis://h:6379".into(), None)
+        );
+        assert_eq!(
+            split_prefix("redis://h:6379/?prefix=app:sess:"),
+            ("redis://h:6379/".into(), Some("app:sess:".into()))
+        );
+        assert_eq!(
+            split_prefix("redis://h/?a=1&prefix=p:&b=2"),
+            ("redis://h/?a=1&b=2".into(), Some("p:".into()))
+        );
     }
 
     #[test]

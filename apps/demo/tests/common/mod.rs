@@ -53,6 +53,159 @@ pub fn unique_email() -> String {
     format!("user-{}@example.com", token())
 }
 
+/// This run's own database (PostgreSQL, MySQL, MongoDB) or key prefix (Redis) on a shared
+/// server, removed when the server is dropped: tests never write into other data and never
+/// drop what they did not create.
+#[derive(Default)]
+pub struct Namespace {
+    sql: Option<(String, String)>,
+    redis: Option<(String, String)>,
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = match base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|s| base[s..].find('/').map(|p| s + p))
+    {
+        Some(slash) => &base[..slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+impl Namespace {
+    /// Creates a database named after this run on the server at `url`; returns its URL.
+    async fn sql_database(&mut self, url: &str) -> Result<String, String> {
+        use sqlx::Connection as _;
+        let db = format!("tessera_demo_{}", token());
+        let create = format!("CREATE DATABASE {db}");
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(&create)
+                .execute(&mut c)
+                .await
+                .map_err(|e| e.to_string())?;
+        } else {
+            let mut c = tessera_sql::sqlx::MySqlConnection::connect(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            tessera_sql::sqlx::query(&create)
+                .execute(&mut c)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.sql = Some((url.to_owned(), db.clone()));
+        Ok(with_db(url, &db))
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let (sql, redis) = (self.sql.take(), self.redis.take());
+        if sql.is_none() && redis.is_none() {
+            return;
+        }
+        // Drop may run inside or outside a runtime: clean up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use sqlx::Connection as _;
+                if let Some((url, db)) = sql {
+                    if url.starts_with("postgres") {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                            let _ =
+                                sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                                    .execute(&mut c)
+                                    .await;
+                        }
+                    } else if let Ok(mut c) =
+                        tessera_sql::sqlx::MySqlConnection::connect(&url).await
+                    {
+                        let _ = tessera_sql::sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+                            .execute(&mut c)
+                            .await;
+                    }
+                }
+                if let Some((url, prefix)) = redis {
+                    let _ = delete_redis_prefix(&url, &prefix).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn delete_redis_prefix(
+    url: &str,
+    prefix: &str,
+) -> Result<(), tessera_redis::redis::RedisError> {
+    use tessera_redis::redis;
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Points `config` at this run's own namespace on shared servers (see [`Namespace`]).
+async fn isolate(backend: Backend, config: &mut Config) -> Result<Namespace, String> {
+    let mut ns = Namespace::default();
+    match backend {
+        Backend::Postgres => {
+            let url = ns.sql_database(&config.session_store).await?;
+            config.session_store = url.clone();
+            config.user_db = url;
+        }
+        Backend::Mysql => config.session_store = ns.sql_database(&config.session_store).await?,
+        Backend::Redis => {
+            let base = format!("tessera_demo_{}:", token());
+            ns.redis = Some((config.session_store.clone(), base.clone()));
+            config.session_store = format!(
+                "{}/?prefix={base}sess:",
+                config.session_store.trim_end_matches('/')
+            );
+        }
+        Backend::Mongo => {
+            let db = format!("tessera_demo_{}", token());
+            config.session_store = with_db(&config.session_store, &db);
+        }
+        Backend::Memory | Backend::Sqlite => {}
+    }
+    Ok(ns)
+}
+
 /// The configuration for `backend` in `dir`, or `None` (with a printed reason, or a
 /// panic under CI=true) when the backend's service is not configured.
 pub fn config_for(backend: Backend, dir: &TempDir) -> Option<Config> {
@@ -103,6 +256,8 @@ pub struct Server {
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Dropped last: this run's database or key prefix.
+    pub namespace: Namespace,
 }
 
 impl Server {
@@ -142,9 +297,17 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<
         .try_init();
     let dir = TempDir::new();
     let mut config = config_for(backend, &dir)?;
+    let ns = match isolate(backend, &mut config).await {
+        Ok(ns) => ns,
+        Err(e) => return tessera::testkit::skip(&format!("{backend:?} unreachable: {e}")),
+    };
     tweak(&mut config);
     match App::build(config.clone()).await {
-        Ok(app) => Some(run(app, config, dir).await),
+        Ok(app) => {
+            let mut server = run(app, config, dir).await;
+            server.namespace = ns;
+            Some(server)
+        }
         Err(e) if !matches!(backend, Backend::Memory | Backend::Sqlite) => {
             tessera::testkit::skip(&format!("{backend:?} unreachable: {e:#}"))
         }
@@ -183,6 +346,7 @@ async fn run(app: App, config: Config, dir: TempDir) -> Server {
         config,
         shutdown: Some(tx),
         task: Some(task),
+        namespace: Namespace::default(),
     }
 }
 
