@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod combine;
 pub mod config;
 pub mod cookie;
 mod error;

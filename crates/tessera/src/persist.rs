@@ -1,12 +1,14 @@
 //! Writing a session back: the one decision made per request (nothing, touch, save,
 //! create, cycle, delete) and the conditional save that replays changes on conflict.
 
+use crate::combine::{self, Msg, Waiter};
 use crate::config::Unset;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::session::Session;
 use crate::shared::names;
+use crate::state::Op;
 use crate::state::Phase;
 use crate::store::SaveOutcome;
 use std::time::Duration;
@@ -136,80 +138,154 @@ impl Session {
         st.stored = Some(saved);
     }
 
-    /// Conditional save; on conflict reload, replay this request's changes and try again.
+    /// Conditional save, combined with concurrent saves of the same session in this
+    /// process (see `combine.rs`); on conflict reload, replay every change log, try again.
     async fn save_conditional(&self) -> Result<(), Error> {
+        let shared = &self.inner.shared;
+        loop {
+            let (id, ops, old_expiry) = {
+                let st = self.state();
+                let Some(stored) = &st.stored else {
+                    return Ok(());
+                };
+                (stored.id.clone(), st.ops.clone(), stored.cookie.expires)
+            };
+            let taken = ops.len();
+            let waiting = {
+                let mut stripe = shared.write_stripe(&id);
+                if stripe.busy {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    stripe.queue.push(Waiter {
+                        id: id.clone(),
+                        ops,
+                        tx,
+                    });
+                    Some(rx)
+                } else {
+                    stripe.busy = true;
+                    None
+                }
+            };
+            let result = match waiting {
+                None => self.lead(&id, ops_of(self, taken)).await,
+                Some(rx) => match rx.await {
+                    Ok(Msg::Done(r)) => r.map(|b| *b).map_err(combine::Shared::into_error),
+                    // The leader finished its own save and passed the turn to this request.
+                    Ok(Msg::Lead) => self.lead(&id, ops_of(self, taken)).await,
+                    // The leader's request was cancelled before it answered: start over.
+                    Err(_) => continue,
+                },
+            };
+            let saved = result?;
+            let mut st = self.state();
+            let n = taken.min(st.ops.len());
+            st.ops.drain(..n);
+            if saved.cookie.expires != old_expiry {
+                st.cookie_pending = true;
+            }
+            // The working copy becomes the stored record plus changes made since the snapshot.
+            let secure = st.working.as_ref().and_then(|w| w.cookie.secure);
+            let mut working = saved.clone();
+            working.cookie.secure = secure;
+            for op in &st.ops {
+                op.apply(&mut working)?;
+            }
+            st.working = Some(working);
+            st.stored = Some(saved);
+            return Ok(());
+        }
+    }
+
+    /// Saves as the stripe's leader: this request's changes plus every queued change log of
+    /// the same session, then hands the turn on.
+    async fn lead(&self, id: &SessionId, own: Vec<Op>) -> Result<Record, Error> {
+        let shared = &self.inner.shared;
+        let mut guard = LeaderGuard {
+            session: self,
+            id: id.clone(),
+            armed: true,
+        };
+        let waiters = shared.write_stripe(id).take_same(id);
+        let base = self.state().stored.clone();
+        let outcome = match base {
+            Some(base) => self.save_batch(base, &own, &waiters).await,
+            None => Err(Error::Ended),
+        };
+        let shared_outcome = outcome
+            .as_ref()
+            .map(|r| Box::new(r.clone()))
+            .map_err(combine::Shared::from_error);
+        for w in waiters {
+            let _ = w.tx.send(Msg::Done(shared_outcome.clone()));
+        }
+        guard.armed = false;
+        shared.write_stripe(id).hand_off();
+        outcome
+    }
+
+    /// One conditional save of `base` + every change log, replayed on a fresher record
+    /// when a concurrent writer (another process) wins.
+    async fn save_batch(
+        &self,
+        base: Record,
+        own: &[Op],
+        waiters: &[Waiter],
+    ) -> Result<Record, Error> {
         let shared = &self.inner.shared;
         let config = &shared.config;
         let timing = self.timing();
-        let id = match &self.state().working {
-            Some(w) => w.id.clone(),
-            None => return Ok(()),
+        let id = base.id.clone();
+        // Another request of this process saved the session after this one loaded it: start
+        // from that record (it is newer, or the save below conflicts and reloads).
+        let mut base = match shared.write_stripe(&id).cached.clone() {
+            Some(c) if c.id == id => c,
+            _ => base,
         };
-        let mut stripe = shared.write_stripe(&id).lock().await;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (mut record, taken, old_expiry) = {
-                let mut st = self.state();
-                // Another request of this process saved the session after this one loaded
-                // it: rebase on that record instead of failing and reloading.
-                let ours = st.stored.as_ref().map(|s| s.version);
-                if let Some(latest) = stripe
-                    .as_ref()
-                    .filter(|c| c.id == id && Some(c.version) != ours)
-                {
-                    st.rebase(latest.clone())?;
-                }
-                let mut r = st.working.clone().expect("loaded");
-                r.version = st.stored.as_ref().map(|s| s.version).unwrap_or_default();
-                let old = st.stored.as_ref().and_then(|s| s.cookie.expires);
-                timing.refresh(&mut r, self.now());
-                (r, st.ops.len(), old)
-            };
+            let mut record = base.clone();
+            for op in own.iter().chain(waiters.iter().flat_map(|w| w.ops.iter())) {
+                op.apply(&mut record)?;
+            }
+            timing.refresh(&mut record, self.now());
             match shared
-                .call("save", Some(&record.id), shared.store.0.save(&record))
+                .call("save", Some(&id), shared.store.0.save(&record))
                 .await?
             {
                 SaveOutcome::Saved(version) => {
                     record.version = version;
                     metrics::counter!(names::SAVED).increment(1);
-                    let mut st = self.state();
-                    let n = taken.min(st.ops.len());
-                    st.ops.drain(..n);
-                    if record.cookie.expires != old_expiry {
-                        st.cookie_pending = true;
-                    }
-                    *stripe = Some(record.clone());
-                    self.adopt(&mut st, record);
-                    return Ok(());
+                    shared.write_stripe(&id).cached = Some(record.clone());
+                    return Ok(record);
                 }
                 SaveOutcome::Missing => {
-                    *stripe = None;
-                    tracing::info!(session = %record.id, "session ended (destroyed or expired) before this request saved it; its changes are dropped");
+                    shared.write_stripe(&id).cached = None;
+                    tracing::info!(session = %id, "session ended (destroyed or expired) before this request saved it; its changes are dropped");
                     return Err(Error::Ended);
                 }
                 SaveOutcome::Conflict => {
                     metrics::counter!(names::CONFLICTS).increment(1);
                     if attempt >= config.max_attempts {
-                        tracing::warn!(session = %record.id, attempt, "giving up on a contended session save");
+                        tracing::warn!(session = %id, attempt, "giving up on a contended session save");
                         return Err(Error::Contention(attempt));
                     }
                     if attempt > 2 {
-                        // Repeated conflicts under this process's write lock come from other
-                        // processes: back off a little, with jitter.
+                        // Repeated conflicts while this process writes one at a time come from
+                        // other processes: back off a little, with jitter.
                         tokio::time::sleep(backoff(attempt)).await;
                     }
                     let fresh = shared
-                        .call("load", Some(&record.id), shared.store.0.load(&record.id))
+                        .call("load", Some(&id), shared.store.0.load(&id))
                         .await?;
                     let now = self.now();
                     match fresh.filter(|r| !timing.is_dead(r, now)) {
                         Some(fresh) => {
-                            *stripe = Some(fresh.clone());
-                            self.state().rebase(fresh)?;
+                            shared.write_stripe(&id).cached = Some(fresh.clone());
+                            base = fresh;
                         }
                         None => {
-                            *stripe = None;
+                            shared.write_stripe(&id).cached = None;
                             return Err(Error::Ended);
                         }
                     }
@@ -278,6 +354,28 @@ impl Session {
         st.ops.clear();
         st.destroyed = true;
         Ok(())
+    }
+}
+
+/// This request's change log (its first `taken` entries).
+fn ops_of(session: &Session, taken: usize) -> Vec<Op> {
+    let st = session.state();
+    st.ops.iter().take(taken).cloned().collect()
+}
+
+/// Frees the stripe (handing the turn on) if a leader's request is cancelled mid-save, so
+/// queued requests never wait forever.
+struct LeaderGuard<'a> {
+    session: &'a Session,
+    id: SessionId,
+    armed: bool,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.session.inner.shared.write_stripe(&self.id).hand_off();
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 use crate::config::SessionConfig;
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::Record;
 use crate::store::BoxedStore;
 use std::future::Future;
 use std::hash::BuildHasher;
@@ -36,10 +35,10 @@ const WRITE_STRIPES: usize = 256;
 pub(crate) struct Shared {
     pub config: SessionConfig,
     pub store: BoxedStore,
-    /// Striped write locks: conditional saves of one session inside this process run one
-    /// at a time, and each stripe remembers the record this process saved last, so a
-    /// request that loaded an older version rebases on it without a store round trip.
-    write_stripes: Box<[tokio::sync::Mutex<Option<Record>>]>,
+    /// Write stripes: conditional saves of one session inside this process are combined
+    /// (see `combine.rs`), and each stripe remembers the record this process saved last, so
+    /// a request that loaded an older version rebases on it without a store round trip.
+    write_stripes: Box<[std::sync::Mutex<crate::combine::Stripe>]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -49,14 +48,20 @@ impl Shared {
             config,
             store,
             write_stripes: (0..WRITE_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(None))
+                .map(|_| std::sync::Mutex::new(crate::combine::Stripe::default()))
                 .collect(),
             hasher: Default::default(),
         }
     }
 
-    pub(crate) fn write_stripe(&self, id: &SessionId) -> &tokio::sync::Mutex<Option<Record>> {
-        &self.write_stripes[(self.hasher.hash_one(id) as usize) % WRITE_STRIPES]
+    /// The write stripe of a session, locked (never held across an `.await`).
+    pub(crate) fn write_stripe(
+        &self,
+        id: &SessionId,
+    ) -> std::sync::MutexGuard<'_, crate::combine::Stripe> {
+        self.write_stripes[(self.hasher.hash_one(id) as usize) % WRITE_STRIPES]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs one store operation with the configured timeout, a tracing span (with the

@@ -113,21 +113,6 @@ impl State {
         self.ops.push(op);
         Ok(())
     }
-
-    /// Rebuilds the working copy from a fresher stored record by replaying the changes.
-    pub(crate) fn rebase(&mut self, fresh: Record) -> Result<(), serde_json::Error> {
-        let mut working = fresh.clone();
-        if let Some(current) = &self.working {
-            // Cookie attributes of this request (secure/sameSite resolution) stay as resolved.
-            working.cookie.secure = current.cookie.secure;
-        }
-        for op in &self.ops {
-            op.apply(&mut working)?;
-        }
-        self.stored = Some(fresh);
-        self.working = Some(working);
-        Ok(())
-    }
 }
 
 /// Time rules shared by the layer and the session handle.

@@ -108,3 +108,35 @@ async fn a_save_after_a_concurrent_destroy_does_not_resurrect_the_session() {
     );
     assert!(store.list_by_user("zoe").await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_saves_of_one_session_are_combined_and_none_is_lost() {
+    let store = Counting::default();
+    store
+        .save_delay_ms
+        .store(5, std::sync::atomic::Ordering::SeqCst);
+    let a = app(store.clone(), config().build().unwrap());
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    let cookie = c.cookie.clone().unwrap();
+    let mut paths: Vec<String> = vec!["/incr".into(); 200];
+    paths.extend((0..20).map(|i| format!("/set/k{i}/v{i}")));
+    let results = hammer(&[a], &cookie, paths).await;
+    assert!(results.iter().all(|r| r.status == StatusCode::OK));
+    let saves = store.counts.get(&store.counts.save);
+    assert!(
+        saves < 110,
+        "220 writes of one session while each save takes 5 ms should be combined, took {saves} saves"
+    );
+    assert_eq!(
+        c.req("GET", "/get/n").await.body,
+        "200",
+        "every increment is kept"
+    );
+    for i in 0..20 {
+        assert_eq!(
+            c.req("GET", &format!("/get/k{i}")).await.body,
+            format!("\"v{i}\"")
+        );
+    }
+}

@@ -31,6 +31,8 @@ pub struct Counting {
     pub fail_writes: Arc<AtomicBool>,
     /// Never answer.
     pub hang: Arc<AtomicBool>,
+    /// Delay every save by this many milliseconds (a slow store).
+    pub save_delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -95,6 +97,10 @@ impl SessionStore for Counting {
     }
     async fn save(&self, r: &Record) -> Result<SaveOutcome, StoreError> {
         self.gate(&self.counts.save).await?;
+        let delay = self.save_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.inner.save(r).await
     }
     async fn touch(&self, id: &SessionId, e: OffsetDateTime) -> Result<bool, StoreError> {

@@ -1,0 +1,93 @@
+//! Write combining for one session: concurrent saves of the same session in this process
+//! are merged into one conditional save.
+//!
+//! Each write stripe has at most one *leader* saving at a time. Requests that want to save
+//! while a leader is busy queue their change logs; the leader takes every queued change log
+//! of its session into its next save (replaying them in queue order on the freshest record
+//! it knows) and hands each request the stored result. When its own save is done, the leader
+//! passes leadership to the next queued request, so nobody waits behind an endless stream.
+//! A contended session therefore costs one store write per batch instead of one per request,
+//! and nothing is lost: every change log is replayed, and `update` closures re-run.
+
+use crate::error::{Error, StoreError};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::state::Op;
+use tokio::sync::oneshot;
+
+/// A stripe: the leader flag, the queue, and the last record this process saved in it.
+#[derive(Default)]
+pub(crate) struct Stripe {
+    pub cached: Option<Record>,
+    pub busy: bool,
+    pub queue: Vec<Waiter>,
+}
+
+/// A request waiting for the leader.
+pub(crate) struct Waiter {
+    pub id: SessionId,
+    pub ops: Vec<Op>,
+    pub tx: oneshot::Sender<Msg>,
+}
+
+/// What a waiting request hears back.
+pub(crate) enum Msg {
+    /// The save that included this request's changes finished.
+    Done(Result<Box<Record>, Shared>),
+    /// The previous leader is done: this request saves next.
+    Lead,
+}
+
+/// A batch outcome that can be handed to several requests.
+#[derive(Clone, Debug)]
+pub(crate) enum Shared {
+    Ended,
+    Contention(u32),
+    Timeout(std::time::Duration),
+    Unavailable(String),
+    Json(String),
+}
+
+impl Shared {
+    pub(crate) fn from_error(e: &Error) -> Self {
+        match e {
+            Error::Ended => Self::Ended,
+            Error::Contention(n) => Self::Contention(*n),
+            Error::Store(StoreError::Timeout(d)) => Self::Timeout(*d),
+            Error::Json(e) => Self::Json(e.to_string()),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            Self::Ended => Error::Ended,
+            Self::Contention(n) => Error::Contention(n),
+            Self::Timeout(d) => Error::Store(StoreError::Timeout(d)),
+            Self::Unavailable(m) => Error::Store(StoreError::unavailable(m)),
+            Self::Json(m) => Error::Store(StoreError::decode(m)),
+        }
+    }
+}
+
+impl Stripe {
+    /// Passes leadership to the next queued request still waiting, or frees the stripe.
+    pub(crate) fn hand_off(&mut self) {
+        while !self.queue.is_empty() {
+            let next = self.queue.remove(0);
+            if next.tx.send(Msg::Lead).is_ok() {
+                return;
+            }
+        }
+        self.busy = false;
+    }
+
+    /// Takes the queued change logs of session `id`.
+    pub(crate) fn take_same(&mut self, id: &SessionId) -> Vec<Waiter> {
+        let (same, other) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|w| &w.id == id);
+        self.queue = other;
+        same
+    }
+}
