@@ -168,7 +168,14 @@ impl Session {
             };
             let result = match waiting {
                 None => self.lead(&id, ops_of(self, taken)).await,
-                Some(rx) => match rx.await {
+                Some(rx) => match (WaitGuard {
+                    session: self,
+                    id: &id,
+                    rx: Some(rx),
+                })
+                .wait()
+                .await
+                {
                     Ok(Msg::Done(r)) => r.map(|b| *b).map_err(combine::Shared::into_error),
                     // The leader finished its own save and passed the turn to this request.
                     Ok(Msg::Lead) => self.lead(&id, ops_of(self, taken)).await,
@@ -361,6 +368,35 @@ impl Session {
 fn ops_of(session: &Session, taken: usize) -> Vec<Op> {
     let st = session.state();
     st.ops.iter().take(taken).cloned().collect()
+}
+
+/// A queued request's wait. If the request is cancelled (the client went away) after the
+/// turn was passed to it but before it took it, the turn is passed on from `Drop`, so the
+/// stripe never stays busy without a leader.
+struct WaitGuard<'a> {
+    session: &'a Session,
+    id: &'a SessionId,
+    rx: Option<tokio::sync::oneshot::Receiver<Msg>>,
+}
+
+impl WaitGuard<'_> {
+    async fn wait(mut self) -> Result<Msg, tokio::sync::oneshot::error::RecvError> {
+        let rx = self.rx.as_mut().expect("receiver present until answered");
+        let msg = rx.await;
+        self.rx = None;
+        msg
+    }
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if let Ok(Msg::Lead) = rx.try_recv() {
+                self.session.inner.shared.write_stripe(self.id).hand_off();
+            }
+        }
+    }
 }
 
 /// Frees the stripe (handing the turn on) if a leader's request is cancelled mid-save, so

@@ -140,3 +140,40 @@ async fn concurrent_saves_of_one_session_are_combined_and_none_is_lost() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_requests_never_leave_a_session_stuck() {
+    // Clients that go away mid-save (wrk at the end of a run, a closed tab) drop their
+    // request futures, leaders and queued writers alike. The next write must still go through.
+    let store = Counting::default();
+    store
+        .save_delay_ms
+        .store(10, std::sync::atomic::Ordering::SeqCst);
+    let a = app(store.clone(), config().build().unwrap());
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    let cookie = c.cookie.clone().unwrap();
+    for round in 0..8u64 {
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (app, cookie) = (a.clone(), cookie.clone());
+                tokio::spawn(async move { send(&app, "POST", "/incr", Some(&cookie)).await })
+            })
+            .collect();
+        // Cancel them while saves are in flight and others are queued behind them.
+        tokio::time::sleep(std::time::Duration::from_millis(5 + round * 3)).await;
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            send(&a, "POST", "/incr", Some(&cookie)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: a write after cancelled writes hung"));
+        assert_eq!(next.status, StatusCode::OK);
+    }
+}
