@@ -17,6 +17,20 @@ pub struct Pair {
     pub store: BoxedStore,
 }
 
+impl Pair {
+    /// Serves the Rust app twice on `store` (with `[SECRET]` and rotated to
+    /// `[NEW_SECRET, SECRET]`) beside the Node app listening on `node`.
+    pub async fn serve(store: BoxedStore, node: u16) -> Pair {
+        use crate::{NEW_SECRET, SECRET, app};
+        Pair {
+            rust: app::serve(store.clone(), &[SECRET]).await,
+            rust_rotated: app::serve(store.clone(), &[NEW_SECRET, SECRET]).await,
+            node,
+            store,
+        }
+    }
+}
+
 fn id_of(cookie: &str) -> SessionId {
     let v = cookie.split_once('=').map(|x| x.1).unwrap_or_default();
     let v = v

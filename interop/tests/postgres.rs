@@ -5,7 +5,7 @@ mod common;
 use tessera::BoxedStore;
 use tessera_interop::node::NodeApp;
 use tessera_interop::scenarios::Pair;
-use tessera_interop::{NEW_SECRET, SECRET, app, unique};
+use tessera_interop::{SECRET, unique};
 use tessera_sql::PostgresStore;
 
 struct Env {
@@ -43,12 +43,7 @@ async fn setup() -> Option<Env> {
     )
     .await;
     let boxed = BoxedStore::new(store.clone());
-    let pair = Pair {
-        rust: app::serve(boxed.clone(), &[SECRET]).await,
-        rust_rotated: app::serve(boxed.clone(), &[NEW_SECRET, SECRET]).await,
-        node: node.port,
-        store: boxed,
-    };
+    let pair = Pair::serve(boxed, node.port).await;
     Some(Env {
         pair,
         store,

@@ -125,25 +125,26 @@ impl Session {
     }
 
     /// Loads the session on first use.
-    pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
+    /// `Some` once loading has finished: `Ok` if the session is ready, the error if the
+    /// load failed (reported again on every later access).
+    fn loaded(&self) -> Option<Result<(), Error>> {
         match self.state().phase {
-            Phase::Ready => return Ok(()),
-            Phase::Failed => {
-                return Err(Error::Store(StoreError::unavailable(
-                    "the session store failed earlier in this request",
-                )));
-            }
-            Phase::Unloaded => {}
+            Phase::Ready => Some(Ok(())),
+            Phase::Failed => Some(Err(Error::Store(StoreError::unavailable(
+                "the session store failed earlier in this request",
+            )))),
+            Phase::Unloaded => None,
+        }
+    }
+
+    pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
+        if let Some(done) = self.loaded() {
+            return done;
         }
         let _io = self.inner.io_lock.lock().await;
-        match self.state().phase {
-            Phase::Ready => return Ok(()),
-            Phase::Failed => {
-                return Err(Error::Store(StoreError::unavailable(
-                    "the session store failed earlier in this request",
-                )));
-            }
-            Phase::Unloaded => {}
+        // Another task of this request may have loaded it while this one waited.
+        if let Some(done) = self.loaded() {
+            return done;
         }
         let shared = &self.inner.shared;
         let now = self.now();
