@@ -389,7 +389,10 @@ pub async fn concurrency(p: &Pair) {
         .json["value"]
         .as_u64()
         .unwrap_or(0);
-    assert!(n <= 100 && n > 0, "n = {n}");
+    // Node saves unconditionally: a Node request that loaded before Rust's (combined)
+    // increments and saved after them overwrites them all, so any n in 0..=100 is
+    // possible here. What must hold is that Rust never invents increments.
+    assert!(n <= 100, "n = {n}");
     // With Node quiet, concurrent Rust updates lose nothing at all.
     let tasks: Vec<_> = (0..100)
         .map(|_| {
