@@ -13,7 +13,7 @@ pg_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 printf '| store | endpoint | req/s | store ops/request | by operation |\n|---|---|--:|--:|---|\n'
 for store in "${@:-memory sqlite postgres}"; do
   for s in $store; do
-    DATABASE_URL="$pg_url" PORT=$port "$bin" --store "$s" >/dev/null 2>&1 &
+    DATABASE_URL="$pg_url" PORT=$port "$bin" --store "$s" --count-ops >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -s -o /dev/null "localhost:$port/none" && break; sleep 0.1; done
     cookie=$(curl -si "localhost:$port/login" | tr -d '\r' | awk -F': ' 'tolower($1)=="set-cookie"{split($2,a,";"); print a[1]}')

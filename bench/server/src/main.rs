@@ -1,8 +1,10 @@
 //! Tessera as a contestant in the peer load benchmark (`../shared/bench-peers`): serves
 //! `GET /login`, `/read`, `/incr`, `/none` on 127.0.0.1:$PORT.
 //!
-//! `tessera-bench-server --store memory|redis|sqlite|postgres` (`REDIS_URL`, `SQLITE_PATH`,
-//! `DATABASE_URL`).
+//! `tessera-bench-server --store memory|redis|sqlite|postgres [--count-ops]` (`REDIS_URL`,
+//! `SQLITE_PATH`, `DATABASE_URL`; `REDIS_BATCH=0` turns off Redis command batching).
+//! `--count-ops` wraps the store in a counter read at `GET /_stats` (for `store-ops.sh`);
+//! without it the store is used as an application would use it.
 
 use anyhow::{Context as _, bail};
 use axum::Router;
@@ -53,7 +55,13 @@ async fn main() -> anyhow::Result<()> {
         Some("redis") => {
             let url =
                 std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
-            tessera::BoxedStore::new(tessera_redis::RedisStore::connect(&url).await?)
+            let batch = std::env::var("REDIS_BATCH").map_or(true, |v| v != "0");
+            let store = tessera_redis::RedisStore::builder()
+                .url(url)
+                .batch_commands(batch)
+                .build()
+                .await?;
+            tessera::BoxedStore::new(store)
         }
         Some("sqlite") => {
             let path =
@@ -79,9 +87,13 @@ async fn main() -> anyhow::Result<()> {
         .route("/login", get(login))
         .route("/read", get(read))
         .route("/incr", get(incr))
-        .route("/none", get(|| async { "none" }))
-        .route("/_stats", get(stats::report).delete(stats::reset))
-        .layer(SessionLayer::new(stats::Counted(store), config));
+        .route("/none", get(|| async { "none" }));
+    let app = if args.iter().any(|a| a == "--count-ops") {
+        app.route("/_stats", get(stats::report).delete(stats::reset))
+            .layer(SessionLayer::new(stats::Counted(store), config))
+    } else {
+        app.layer(SessionLayer::with_boxed(store, config))
+    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("tessera bench server on 127.0.0.1:{port}");
     axum::serve(listener, app).await?;

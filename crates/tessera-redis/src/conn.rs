@@ -1,7 +1,9 @@
 //! One connection handle for a single server or a cluster.
 //!
 //! - Single server: redis-rs's [`ConnectionManager`], one multiplexed connection that
-//!   pipelines concurrent requests and reconnects on its own (with backoff) after errors.
+//!   pipelines concurrent requests and reconnects on its own (with backoff) after errors;
+//!   by default wrapped in [`Batched`](crate::batch::Batched), which sends the commands
+//!   of concurrent requests together.
 //! - Cluster: redis-rs's async [`ClusterConnection`], one multiplexed connection per
 //!   node, routing by key slot, following `MOVED`/`ASK` and refreshing the slot map.
 //!
@@ -18,6 +20,8 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 pub(crate) enum Conn {
     /// A single server (or a proxy that looks like one).
     Single(ConnectionManager),
+    /// A single server, with concurrent commands sent as pipelines (see `batch.rs`).
+    Batched(crate::batch::Batched),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
 }
@@ -26,6 +30,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
+            Self::Batched(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -38,6 +43,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Batched(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -45,12 +51,30 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) => c.get_db(),
+            Self::Batched(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
 }
 
 impl Conn {
+    /// Sends `cmds` in one round trip and returns their replies in order, server errors
+    /// turned into `Err`. With batching on, the commands are moved into the batch as they
+    /// are (no copy).
+    pub(crate) async fn send(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Value>> {
+        let replies = match self {
+            Self::Batched(b) => b.submit(cmds).await?,
+            other => {
+                let mut pipe = Pipeline::with_capacity(cmds.len());
+                for cmd in cmds {
+                    pipe.add_command(cmd);
+                }
+                other.req_packed_commands(&pipe, 0, pipe.len()).await?
+            }
+        };
+        replies.into_iter().map(Value::extract_error).collect()
+    }
+
     /// Whether this is a cluster connection.
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))

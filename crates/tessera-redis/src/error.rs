@@ -48,3 +48,18 @@ pub(crate) async fn timed<T>(
         Err(_) => Err(StoreError::Timeout(limit)),
     }
 }
+
+/// Exactly `N` replies, or a decode error.
+pub(crate) fn replies_of<const N: usize>(
+    replies: Vec<redis::Value>,
+) -> Result<[redis::Value; N], StoreError> {
+    let n = replies.len();
+    replies
+        .try_into()
+        .map_err(|_| StoreError::decode(format!("expected {N} redis replies, got {n}")))
+}
+
+/// Converts one reply.
+pub(crate) fn from_value<T: redis::FromRedisValue>(v: redis::Value) -> Result<T, StoreError> {
+    T::from_redis_value(v).map_err(|e| StoreError::decode(redis::RedisError::from(e)))
+}

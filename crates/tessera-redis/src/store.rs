@@ -3,7 +3,7 @@
 use crate::codec::{Codec, version, version_hex};
 use crate::config::RedisStoreBuilder;
 use crate::conn::Conn;
-use crate::error::timed;
+use crate::error::{from_value, replies_of, timed};
 use crate::keys::Keys;
 use crate::scripts::{self, PRUNE, SAVE};
 use redis::Value;
@@ -323,19 +323,22 @@ impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
         if let Some(at) = self.inner.memo.get(&key, self.now()) {
-            let raw: Option<Vec<u8>> = timed(
-                self.inner.timeout,
-                redis::cmd("GET").arg(&key).query_async(&mut conn),
-            )
-            .await?;
+            let replies = timed(self.inner.timeout, conn.send(vec![get])).await?;
+            let [raw] = replies_of(replies)?;
+            let raw = from_value::<Option<Vec<u8>>>(raw)?;
             return self.decode(id.clone(), &key, raw, Expiry::Noted(at));
         }
-        let (raw, pttl): (Option<Vec<u8>>, i64) = timed(
-            self.inner.timeout,
-            redis::pipe().get(&key).pttl(&key).query_async(&mut conn),
-        )
-        .await?;
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(&key);
+        let replies = timed(self.inner.timeout, conn.send(vec![get, pttl])).await?;
+        let [raw, pttl] = replies_of(replies)?;
+        let (raw, pttl) = (
+            from_value::<Option<Vec<u8>>>(raw)?,
+            from_value::<i64>(pttl)?,
+        );
         self.decode(id.clone(), &key, raw, Expiry::Pttl(pttl))
     }
 

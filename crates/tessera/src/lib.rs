@@ -47,6 +47,7 @@ mod layer;
 mod memory;
 mod persist;
 pub mod record;
+mod record_parse;
 mod session;
 mod shared;
 pub mod signing;

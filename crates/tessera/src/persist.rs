@@ -11,6 +11,7 @@ use crate::shared::names;
 use crate::state::Op;
 use crate::state::Phase;
 use crate::store::SaveOutcome;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ impl Session {
         let timing = self.timing();
         let (mut record, taken) = {
             let st = self.state();
-            let mut r = st.working.clone().expect("loaded");
+            let mut r = Record::clone(st.working.as_ref().expect("loaded"));
             timing.refresh(&mut r, self.now());
             (r, st.ops.len())
         };
@@ -128,14 +129,14 @@ impl Session {
 
     /// Makes `saved` the stored record and syncs the working copy's id, version and expiry.
     fn adopt(&self, st: &mut crate::state::State, saved: Record) {
-        if let Some(w) = st.working.as_mut() {
+        if let Some(w) = st.working.as_mut().map(Arc::make_mut) {
             w.id = saved.id.clone();
             w.version = saved.version;
             w.expires_at = saved.expires_at;
             w.cookie.expires = saved.cookie.expires;
             w.created_at = saved.created_at;
         }
-        st.stored = Some(saved);
+        st.stored = Some(Arc::new(saved));
     }
 
     /// Conditional save, combined with concurrent saves of the same session in this
@@ -197,8 +198,8 @@ impl Session {
             for op in &st.ops {
                 op.apply(&mut working)?;
             }
-            st.working = Some(working);
-            st.stored = Some(saved);
+            st.working = Some(Arc::new(working));
+            st.stored = Some(Arc::new(saved));
             return Ok(());
         }
     }
@@ -213,7 +214,7 @@ impl Session {
             armed: true,
         };
         let waiters = shared.write_stripe(id).take_same(id);
-        let base = self.state().stored.clone();
+        let base = self.state().stored.as_deref().cloned();
         let outcome = match base {
             Some(base) => self.save_batch(base, &own, &waiters).await,
             None => Err(Error::Ended),
@@ -332,6 +333,7 @@ impl Session {
             for r in [st.stored.as_mut(), st.working.as_mut()]
                 .into_iter()
                 .flatten()
+                .map(Arc::make_mut)
             {
                 r.expires_at = new_exp;
                 if persistent {
@@ -357,7 +359,11 @@ impl Session {
         let timing = self.timing();
         let mut st = self.state();
         st.stored = None;
-        st.working = Some(timing.new_record(timing.new_id(), self.now(), self.inner.tls));
+        st.working = Some(Arc::new(timing.new_record(
+            timing.new_id(),
+            self.now(),
+            self.inner.tls,
+        )));
         st.ops.clear();
         st.destroyed = true;
         Ok(())

@@ -68,7 +68,7 @@ pub struct Record {
 }
 
 #[derive(Serialize, Deserialize, Default)]
-struct Meta {
+pub(crate) struct Meta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,26 +123,35 @@ impl Serialize for CookieData {
 impl CookieData {
     /// Reads express's cookie object, ignoring keys it does not know (as express does).
     pub fn from_json(v: &Value) -> Self {
-        let obj = match v.as_object() {
-            Some(o) => o,
-            None => return Self::default(),
+        let mut c = Self::default();
+        if let Some(obj) = v.as_object() {
+            for (k, v) in obj {
+                c.set_field(k, v.clone());
+            }
+        }
+        c
+    }
+
+    /// Sets the field stored under the JSON key `key`; unknown keys and values of the
+    /// wrong type are ignored (a later duplicate key wins, as with `JSON.parse`).
+    pub(crate) fn set_field(&mut self, key: &str, v: Value) {
+        let string = |v: Value| match v {
+            Value::String(s) => Some(s),
+            _ => None,
         };
-        let str_of = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-        Self {
-            original_max_age: obj
-                .get("originalMaxAge")
-                .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
-            partitioned: obj.get("partitioned").and_then(Value::as_bool),
-            priority: str_of("priority"),
-            expires: obj
-                .get("expires")
-                .and_then(Value::as_str)
-                .and_then(parse_iso),
-            secure: obj.get("secure").and_then(Value::as_bool),
-            http_only: obj.get("httpOnly").and_then(Value::as_bool),
-            domain: str_of("domain"),
-            path: str_of("path"),
-            same_site: obj.get("sameSite").filter(|v| !v.is_null()).cloned(),
+        match key {
+            "originalMaxAge" => {
+                self.original_max_age = v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
+            }
+            "partitioned" => self.partitioned = v.as_bool(),
+            "priority" => self.priority = string(v),
+            "expires" => self.expires = v.as_str().and_then(parse_iso),
+            "secure" => self.secure = v.as_bool(),
+            "httpOnly" => self.http_only = v.as_bool(),
+            "domain" => self.domain = string(v),
+            "path" => self.path = string(v),
+            "sameSite" => self.same_site = Some(v).filter(|v| !v.is_null()),
+            _ => {}
         }
     }
 }
@@ -199,8 +208,16 @@ impl Record {
         version: u64,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let value: Value = serde_json::from_str(json).map_err(StoreError::decode)?;
-        Self::from_value(id, value, expires_at, version, now)
+        let parts = crate::record_parse::Parts::from_str(json).map_err(StoreError::decode)?;
+        Ok(Self::from_parts(
+            id,
+            parts.data,
+            parts.cookie.unwrap_or_default(),
+            parts.meta.unwrap_or_default(),
+            expires_at,
+            version,
+            now,
+        ))
     }
 
     /// Like [`Record::from_json`], from an already parsed value.
@@ -222,7 +239,21 @@ impl Record {
             Some(m) => serde_json::from_value(m).map_err(StoreError::decode)?,
             None => Meta::default(),
         };
-        Ok(Self {
+        Ok(Self::from_parts(
+            id, data, cookie, meta, expires_at, version, now,
+        ))
+    }
+
+    fn from_parts(
+        id: SessionId,
+        data: Map<String, Value>,
+        cookie: CookieData,
+        meta: Meta,
+        expires_at: OffsetDateTime,
+        version: u64,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
             id,
             data,
             cookie,
@@ -231,7 +262,7 @@ impl Record {
             absolute_timeout_ms: meta.abs_ms,
             expires_at,
             version,
-        })
+        }
     }
 
     /// Whether the server-side expiry has passed.

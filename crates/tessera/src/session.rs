@@ -178,10 +178,17 @@ impl Session {
         match loaded {
             Some(r) => {
                 metrics::counter!(names::LOADED).increment(1);
-                st.stored = Some(r.clone());
+                let r = Arc::new(r);
+                st.stored = Some(Arc::clone(&r));
                 st.working = Some(r);
             }
-            None => st.working = Some(timing.new_record(timing.new_id(), now, self.inner.tls)),
+            None => {
+                st.working = Some(Arc::new(timing.new_record(
+                    timing.new_id(),
+                    now,
+                    self.inner.tls,
+                )))
+            }
         }
         st.phase = Phase::Ready;
         Ok(())
@@ -299,7 +306,7 @@ impl Session {
                 .transpose()?;
             let new = f(old);
             let value = serde_json::to_value(&new)?;
-            let w = st.working.as_mut().expect("loaded");
+            let w = Arc::make_mut(st.working.as_mut().expect("loaded"));
             w.data.insert(key.to_owned(), value);
             st.ops.push(Op::Update(key.to_owned(), replay));
             Ok(new)
@@ -316,7 +323,7 @@ impl Session {
             let timing = self.timing();
             let id = Self::working(st).id.clone();
             let fresh = timing.new_record(id, self.now(), self.inner.tls);
-            st.working = Some(fresh);
+            st.working = Some(Arc::new(fresh));
             st.ops.clear();
             st.ops.push(Op::Clear);
             Ok(())
@@ -344,7 +351,7 @@ impl Session {
                 });
             }
         }
-        if let Some(w) = st.working.as_mut() {
+        if let Some(w) = st.working.as_mut().map(Arc::make_mut) {
             w.id = new_id;
         }
     }
@@ -378,7 +385,11 @@ impl Session {
         let timing = self.timing();
         let mut st = self.state();
         st.stored = None;
-        st.working = Some(timing.new_record(timing.new_id(), self.now(), self.inner.tls));
+        st.working = Some(Arc::new(timing.new_record(
+            timing.new_id(),
+            self.now(),
+            self.inner.tls,
+        )));
         st.ops.clear();
         st.cycle = None;
         st.destroyed = true;
@@ -410,7 +421,8 @@ impl Session {
         let mut st = self.state();
         match fresh.filter(|r| !self.timing().is_dead(r, now)) {
             Some(r) => {
-                st.stored = Some(r.clone());
+                let r = Arc::new(r);
+                st.stored = Some(Arc::clone(&r));
                 st.working = Some(r);
                 st.ops.clear();
                 st.cycle = None;

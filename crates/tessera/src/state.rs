@@ -69,9 +69,10 @@ pub(crate) enum Phase {
 pub(crate) struct State {
     pub phase: Phase,
     /// The record as the store last had it (loaded or saved by us); `None` = not stored.
-    pub stored: Option<Record>,
-    /// The session as the handler sees it.
-    pub working: Option<Record>,
+    pub stored: Option<Arc<Record>>,
+    /// The session as the handler sees it. Shares `stored` until the first change
+    /// (copy-on-write), so a request that only reads never copies the record.
+    pub working: Option<Arc<Record>>,
     /// Changes since `stored`, in order.
     pub ops: Vec<Op>,
     pub cycle: Option<PendingCycle>,
@@ -108,7 +109,7 @@ impl State {
     /// Records a change and applies it to the working copy.
     pub(crate) fn push(&mut self, op: Op) -> Result<(), serde_json::Error> {
         if let Some(w) = self.working.as_mut() {
-            op.apply(w)?;
+            op.apply(Arc::make_mut(w))?;
         }
         self.ops.push(op);
         Ok(())

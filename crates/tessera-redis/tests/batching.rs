@@ -1,0 +1,147 @@
+//! Command batching on the single-server connection (see `src/batch.rs`): concurrent
+//! commands share round trips, every caller still gets exactly its own reply (errors
+//! included), and callers that give up do not disturb the others.
+
+mod common;
+
+use common::*;
+use std::future::Future as _;
+use std::time::Duration;
+use tessera::{Record, SessionId, SessionStore};
+use time::OffsetDateTime;
+
+/// Redis's count of read events it processed (one per `read` of a client socket).
+async fn reads_processed(c: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(c)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_reads_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("INFO stats has total_reads_processed")
+}
+
+async fn stored_record(store: &tessera_redis::RedisStore, n: u64) -> SessionId {
+    let now = OffsetDateTime::now_utc();
+    let mut r = Record::new(SessionId::generate(), now, now + Duration::from_secs(600));
+    r.data.insert("n".into(), n.into());
+    store.create(&r).await.unwrap();
+    r.id
+}
+
+/// 200 loads issued at once on one worker thread reach Redis in a handful of reads; with
+/// batching off, each command is read on its own.
+async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
+    let server = Server::start().await.expect("redis-server");
+    let store = tessera_redis::RedisStore::builder()
+        .url(server.url())
+        .batch_commands(batch)
+        .build()
+        .await
+        .unwrap();
+    let id = stored_record(&store, 7).await;
+    store.load(&id).await.unwrap(); // notes the expiry: later loads are one GET each
+    let mut stats = server.conn().await;
+    let before = reads_processed(&mut stats).await;
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.load(&id).await })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap().unwrap().expect("record");
+        assert_eq!(r.data["n"], 7);
+    }
+    // Minus the INFO call itself.
+    reads_processed(&mut stats).await - before - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn concurrent_commands_share_round_trips() {
+    if Server::start().await.is_none() {
+        return;
+    }
+    let batched = reads_for_200_concurrent_loads(true).await;
+    let unbatched = reads_for_200_concurrent_loads(false).await;
+    eprintln!("Redis reads for 200 concurrent loads: batched {batched}, unbatched {unbatched}");
+    assert!(batched <= 20, "batched: {batched} reads for 200 loads");
+    assert!(
+        unbatched > 4 * batched,
+        "unbatched {unbatched} vs batched {batched}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_caller_gets_its_own_reply_in_a_mixed_batch() {
+    let Some(target) = Target::single().await else {
+        return;
+    };
+    let fresh = Fresh::new(&target, |b| b).await;
+    let store = &fresh.store;
+    let mut raw = raw(&target).await;
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let id = stored_record(store, n).await;
+        if n % 3 == 0 {
+            // A key of the wrong type: GET answers WRONGTYPE for this caller only.
+            let key = store.session_key(&id);
+            redis::pipe()
+                .del(&key)
+                .hset(&key, "f", "v")
+                .query_async::<()>(&mut raw)
+                .await
+                .unwrap();
+        }
+        ids.push((n, id));
+    }
+    let missing = SessionId::generate();
+    let tasks: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|(n, id)| {
+            let store = store.clone();
+            tokio::spawn(async move { (n, store.load(&id).await) })
+        })
+        .chain(std::iter::once({
+            let (store, id) = (store.clone(), missing.clone());
+            tokio::spawn(async move { (u64::MAX, store.load(&id).await) })
+        }))
+        .collect();
+    for t in tasks {
+        match t.await.unwrap() {
+            (u64::MAX, r) => assert!(r.unwrap().is_none(), "unknown id loads as absent"),
+            (n, r) if n % 3 == 0 => assert!(r.is_err(), "session {n}: {r:?}"),
+            (n, r) => assert_eq!(r.unwrap().expect("record").data["n"], n),
+        }
+    }
+    fresh.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn callers_that_give_up_do_not_disturb_the_batch() {
+    let Some(target) = Target::single().await else {
+        return;
+    };
+    let fresh = Fresh::new(&target, |b| b).await;
+    let store = &fresh.store;
+    let id = stored_record(store, 1).await;
+    // Polled once (so the command is queued), then dropped before the batch goes out.
+    for _ in 0..10 {
+        let mut load = std::pin::pin!(store.load(&id));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(load.as_mut().poll(&mut cx).is_pending());
+    }
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.load(&id).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().expect("record").data["n"], 1);
+    }
+    fresh.cleanup().await;
+}
