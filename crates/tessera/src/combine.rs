@@ -65,7 +65,7 @@ impl Shared {
             Self::Contention(n) => Error::Contention(n),
             Self::Timeout(d) => Error::Store(StoreError::Timeout(d)),
             Self::Unavailable(m) => Error::Store(StoreError::unavailable(m)),
-            Self::Json(m) => Error::Store(StoreError::decode(m)),
+            Self::Json(m) => Error::Json(<serde_json::Error as serde::de::Error>::custom(m)),
         }
     }
 }

@@ -219,26 +219,45 @@ impl Session {
             Some(base) => self.save_batch(base, &own, &waiters).await,
             None => Err(Error::Ended),
         };
-        let shared_outcome = outcome
-            .as_ref()
-            .map(|r| Box::new(r.clone()))
-            .map_err(combine::Shared::from_error);
-        for w in waiters {
-            let _ = w.tx.send(Msg::Done(shared_outcome.clone()));
-        }
+        let own_outcome = match outcome {
+            Ok((record, rejected)) => {
+                let saved = Box::new(record.clone());
+                for (w, rejected) in waiters.into_iter().zip(rejected.iter().skip(1)) {
+                    let msg = match rejected {
+                        Some(e) => Err(combine::Shared::Json(e.to_string())),
+                        None => Ok(saved.clone()),
+                    };
+                    let _ = w.tx.send(Msg::Done(msg));
+                }
+                match rejected.into_iter().next().flatten() {
+                    Some(e) => Err(Error::Json(e)),
+                    None => Ok(record),
+                }
+            }
+            Err(e) => {
+                let shared_err = combine::Shared::from_error(&e);
+                for w in waiters {
+                    let _ = w.tx.send(Msg::Done(Err(shared_err.clone())));
+                }
+                Err(e)
+            }
+        };
         guard.armed = false;
         shared.write_stripe(id).hand_off();
-        outcome
+        own_outcome
     }
 
     /// One conditional save of `base` + every change log, replayed on a fresher record
-    /// when a concurrent writer (another process) wins.
+    /// when a concurrent writer (another process) wins. Returns the saved record and, per
+    /// change log (this request's first, then the waiters'), the error that kept it out of
+    /// the save: a log whose `update` closure fails on the fresher value is left out as a
+    /// whole, and only its own request fails.
     async fn save_batch(
         &self,
         base: Record,
         own: &[Op],
         waiters: &[Waiter],
-    ) -> Result<Record, Error> {
+    ) -> Result<(Record, Rejected), Error> {
         let shared = &self.inner.shared;
         let config = &shared.config;
         let timing = self.timing();
@@ -252,9 +271,11 @@ impl Session {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut record = base.clone();
-            for op in own.iter().chain(waiters.iter().flat_map(|w| w.ops.iter())) {
-                op.apply(&mut record)?;
+            let logs = std::iter::once(own).chain(waiters.iter().map(|w| w.ops.as_slice()));
+            let (mut record, rejected) = apply_logs(&base, logs);
+            if rejected.iter().all(Option::is_some) {
+                // Nothing left to save: every change log failed.
+                return Ok((base, rejected));
             }
             timing.refresh(&mut record, self.now());
             match shared
@@ -265,7 +286,7 @@ impl Session {
                     record.version = version;
                     metrics::counter!(names::SAVED).increment(1);
                     shared.write_stripe(&id).cached = Some(record.clone());
-                    return Ok(record);
+                    return Ok((record, rejected));
                 }
                 SaveOutcome::Missing => {
                     shared.write_stripe(&id).cached = None;
@@ -430,4 +451,40 @@ fn backoff(attempt: u32) -> Duration {
         500
     };
     Duration::from_micros((u64::from(attempt) * 1000 + jitter * u64::from(attempt)).min(50_000))
+}
+
+/// Per change log, the error that kept it out of a combined save (`None`: applied).
+type Rejected = Vec<Option<serde_json::Error>>;
+
+/// Applies the change logs in order to a copy of `base`. A log that fails (an `update`
+/// closure that cannot read the fresher value) is left out as a whole, so one request's
+/// bad replay never fails the others it was combined with. The fast path applies in place;
+/// only when a log fails are the logs applied again one copy at a time.
+fn apply_logs<'a>(
+    base: &Record,
+    logs: impl Iterator<Item = &'a [Op]> + Clone,
+) -> (Record, Rejected) {
+    let mut record = base.clone();
+    if logs
+        .clone()
+        .flatten()
+        .try_for_each(|op| op.apply(&mut record))
+        .is_ok()
+    {
+        return (record, logs.map(|_| None).collect());
+    }
+    let mut record = base.clone();
+    let rejected = logs
+        .map(|log| {
+            let mut trial = record.clone();
+            match log.iter().try_for_each(|op| op.apply(&mut trial)) {
+                Ok(()) => {
+                    record = trial;
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .collect();
+    (record, rejected)
 }

@@ -177,3 +177,53 @@ async fn cancelled_requests_never_leave_a_session_stuck() {
         assert_eq!(next.status, StatusCode::OK);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_replay_fails_only_its_own_request() {
+    // Writes combined into one save are independent: an `update` whose closure cannot read
+    // the fresher value (here `n` became a string) fails its own request, and the writes it
+    // was combined with are saved anyway.
+    let store = Counting::default();
+    let a = app(store.clone(), config().build().unwrap());
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    assert_eq!(c.req("POST", "/incr").await.body, "1");
+    let cookie = c.cookie.clone().unwrap();
+    store
+        .save_delay_ms
+        .store(100, std::sync::atomic::Ordering::SeqCst);
+    // The leader turns n into a string; its save takes 100 ms, so the writes below queue
+    // behind it and are then saved together on top of its record.
+    let started = store.save_started.notified();
+    tokio::pin!(started);
+    started.as_mut().enable();
+    let leader = {
+        let (app, cookie) = (a.clone(), cookie.clone());
+        tokio::spawn(async move { send(&app, "POST", "/set/n/text", Some(&cookie)).await })
+    };
+    started.await;
+    let paths: Vec<String> = (0..10)
+        .flat_map(|i| ["/incr".to_owned(), format!("/set/k{i}/v{i}")])
+        .collect();
+    let results = hammer(std::slice::from_ref(&a), &cookie, paths.clone()).await;
+    assert_eq!(leader.await.unwrap().status, StatusCode::OK);
+    for (path, r) in paths.iter().zip(&results) {
+        let expected = if path == "/incr" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(r.status, expected, "{path}: {r:?}");
+    }
+    store
+        .save_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    for i in 0..10 {
+        assert_eq!(
+            c.req("GET", &format!("/get/k{i}")).await.body,
+            format!("\"v{i}\""),
+            "k{i} was combined with a failing update and must still be saved"
+        );
+    }
+    assert_eq!(c.req("GET", "/get/n").await.body, "\"text\"");
+}

@@ -33,6 +33,8 @@ pub struct Counting {
     pub hang: Arc<AtomicBool>,
     /// Delay every save by this many milliseconds (a slow store).
     pub save_delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Notified (`notify_waiters`) whenever a save starts.
+    pub save_started: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -97,6 +99,7 @@ impl SessionStore for Counting {
     }
     async fn save(&self, r: &Record) -> Result<SaveOutcome, StoreError> {
         self.gate(&self.counts.save).await?;
+        self.save_started.notify_waiters();
         let delay = self.save_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
