@@ -31,8 +31,8 @@ async fn stored_record(store: &tessera_redis::RedisStore, n: u64) -> SessionId {
     r.id
 }
 
-/// 200 loads issued at once on one worker thread reach Redis in a handful of reads; with
-/// batching off, each command is read on its own.
+/// Redis socket reads for 200 loads that become ready at the same moment on the one worker
+/// thread (spawned from a task on that worker, so all are queued before any runs).
 async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
     let server = Server::start().await.expect("redis-server");
     let store = tessera_redis::RedisStore::builder()
@@ -45,16 +45,19 @@ async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
     store.load(&id).await.unwrap(); // notes the expiry: later loads are one GET each
     let mut stats = server.conn().await;
     let before = reads_processed(&mut stats).await;
-    let tasks: Vec<_> = (0..200)
-        .map(|_| {
-            let (store, id) = (store.clone(), id.clone());
-            tokio::spawn(async move { store.load(&id).await })
-        })
-        .collect();
-    for t in tasks {
-        let r = t.await.unwrap().unwrap().expect("record");
-        assert_eq!(r.data["n"], 7);
-    }
+    let loads = tokio::spawn(async move {
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (store, id) = (store.clone(), id.clone());
+                tokio::spawn(async move { store.load(&id).await })
+            })
+            .collect();
+        for t in tasks {
+            let r = t.await.unwrap().unwrap().expect("record");
+            assert_eq!(r.data["n"], 7);
+        }
+    });
+    loads.await.unwrap();
     // Minus the INFO call itself.
     reads_processed(&mut stats).await - before - 1
 }
@@ -65,13 +68,10 @@ async fn concurrent_commands_share_round_trips() {
         return;
     }
     let batched = reads_for_200_concurrent_loads(true).await;
+    // For comparison only: how much redis-rs coalesces on its own depends on scheduling.
     let unbatched = reads_for_200_concurrent_loads(false).await;
     eprintln!("Redis reads for 200 concurrent loads: batched {batched}, unbatched {unbatched}");
-    assert!(batched <= 20, "batched: {batched} reads for 200 loads");
-    assert!(
-        unbatched > 4 * batched,
-        "unbatched {unbatched} vs batched {batched}"
-    );
+    assert!(batched <= 10, "batched: {batched} reads for 200 loads");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +120,8 @@ async fn each_caller_gets_its_own_reply_in_a_mixed_batch() {
     fresh.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+// One thread: the flush task cannot run (and answer) between queueing and the poll below.
+#[tokio::test(flavor = "current_thread")]
 async fn callers_that_give_up_do_not_disturb_the_batch() {
     let Some(target) = Target::single().await else {
         return;
