@@ -13,12 +13,13 @@ use crate::error::{Error, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::state::Op;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// A stripe: the leader flag, the queue, and the last record this process saved in it.
 #[derive(Default)]
 pub(crate) struct Stripe {
-    pub cached: Option<Record>,
+    pub cached: Option<Arc<Record>>,
     pub busy: bool,
     pub queue: Vec<Waiter>,
 }
@@ -33,7 +34,7 @@ pub(crate) struct Waiter {
 /// What a waiting request hears back.
 pub(crate) enum Msg {
     /// The save that included this request's changes finished.
-    Done(Result<Box<Record>, Shared>),
+    Done(Result<Arc<Record>, Shared>),
     /// The previous leader is done: this request saves next.
     Lead,
 }

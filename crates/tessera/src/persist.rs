@@ -177,7 +177,7 @@ impl Session {
                 .wait()
                 .await
                 {
-                    Ok(Msg::Done(r)) => r.map(|b| *b).map_err(combine::Shared::into_error),
+                    Ok(Msg::Done(r)) => r.map_err(combine::Shared::into_error),
                     // The leader finished its own save and passed the turn to this request.
                     Ok(Msg::Lead) => self.lead(&id, ops_of(self, taken)).await,
                     // The leader's request was cancelled before it answered: start over.
@@ -191,22 +191,28 @@ impl Session {
             if saved.cookie.expires != old_expiry {
                 st.cookie_pending = true;
             }
-            // The working copy becomes the stored record plus changes made since the snapshot.
+            // The working copy becomes the stored record plus changes made since the snapshot
+            // (shared with it when there are none).
             let secure = st.working.as_ref().and_then(|w| w.cookie.secure);
-            let mut working = saved.clone();
-            working.cookie.secure = secure;
-            for op in &st.ops {
-                op.apply(&mut working)?;
-            }
-            st.working = Some(Arc::new(working));
-            st.stored = Some(Arc::new(saved));
+            let working = if st.ops.is_empty() && saved.cookie.secure == secure {
+                Arc::clone(&saved)
+            } else {
+                let mut working = Record::clone(&saved);
+                working.cookie.secure = secure;
+                for op in &st.ops {
+                    op.apply(&mut working)?;
+                }
+                Arc::new(working)
+            };
+            st.working = Some(working);
+            st.stored = Some(saved);
             return Ok(());
         }
     }
 
     /// Saves as the stripe's leader: this request's changes plus every queued change log of
     /// the same session, then hands the turn on.
-    async fn lead(&self, id: &SessionId, own: Vec<Op>) -> Result<Record, Error> {
+    async fn lead(&self, id: &SessionId, own: Vec<Op>) -> Result<Arc<Record>, Error> {
         let shared = &self.inner.shared;
         let mut guard = LeaderGuard {
             session: self,
@@ -214,18 +220,17 @@ impl Session {
             armed: true,
         };
         let waiters = shared.write_stripe(id).take_same(id);
-        let base = self.state().stored.as_deref().cloned();
+        let base = self.state().stored.clone();
         let outcome = match base {
             Some(base) => self.save_batch(base, &own, &waiters).await,
             None => Err(Error::Ended),
         };
         let own_outcome = match outcome {
             Ok((record, rejected)) => {
-                let saved = Box::new(record.clone());
                 for (w, rejected) in waiters.into_iter().zip(rejected.iter().skip(1)) {
                     let msg = match rejected {
                         Some(e) => Err(combine::Shared::Json(e.to_string())),
-                        None => Ok(saved.clone()),
+                        None => Ok(Arc::clone(&record)),
                     };
                     let _ = w.tx.send(Msg::Done(msg));
                 }
@@ -254,10 +259,10 @@ impl Session {
     /// whole, and only its own request fails.
     async fn save_batch(
         &self,
-        base: Record,
+        base: Arc<Record>,
         own: &[Op],
         waiters: &[Waiter],
-    ) -> Result<(Record, Rejected), Error> {
+    ) -> Result<(Arc<Record>, Rejected), Error> {
         let shared = &self.inner.shared;
         let config = &shared.config;
         let timing = self.timing();
@@ -285,7 +290,8 @@ impl Session {
                 SaveOutcome::Saved(version) => {
                     record.version = version;
                     metrics::counter!(names::SAVED).increment(1);
-                    shared.write_stripe(&id).cached = Some(record.clone());
+                    let record = Arc::new(record);
+                    shared.write_stripe(&id).cached = Some(Arc::clone(&record));
                     return Ok((record, rejected));
                 }
                 SaveOutcome::Missing => {
@@ -310,7 +316,8 @@ impl Session {
                     let now = self.now();
                     match fresh.filter(|r| !timing.is_dead(r, now)) {
                         Some(fresh) => {
-                            shared.write_stripe(&id).cached = Some(fresh.clone());
+                            let fresh = Arc::new(fresh);
+                            shared.write_stripe(&id).cached = Some(Arc::clone(&fresh));
                             base = fresh;
                         }
                         None => {
