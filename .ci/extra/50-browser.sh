@@ -25,6 +25,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 
 (cd apps/demo/e2e && npm ci --no-audit --no-fund --loglevel=error)
-cargo build -p tessera-demo
+# The same build as the README test command (a no-op right after it in .ci/run; a plain
+# `cargo build -p tessera-demo` would recompile the workspace with other features).
+cargo test --workspace --all-features --no-run -q
 target_dir="${CARGO_TARGET_DIR:-target}"
 DEMO_BIN="$target_dir/debug/tessera-demo" timeout 300 node apps/demo/e2e/browser.mjs
