@@ -16,6 +16,15 @@
 //! Commands are independent, as on any multiplexed connection: a pipeline is not a
 //! transaction, and one command's error reply goes to its caller only. Transactions
 //! (`MULTI`/`EXEC` pipelines) bypass the batcher.
+//!
+//! **Shared reads.** A caller may mark its commands as a pure read with a *share key*
+//! (the store does for session loads: `GET key`, or `GET key` + `PTTL key`). Callers in
+//! the same batch with the same share key get one copy of the reply each, and the commands
+//! go out once. This is linearizable: every caller in a batch submitted before the batch
+//! was sent, so the one read executes after each of them started and before any of them
+//! gets its answer, exactly as if each had sent its own. (Joining a read that is already
+//! on the wire would not be: it could miss a write that completed just before the caller
+//! started.)
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
@@ -44,6 +53,8 @@ struct Queue {
 /// One caller's commands and where their replies go.
 struct Entry {
     cmds: Vec<Cmd>,
+    /// Identifies a pure read: entries of one batch with the same key share one reply.
+    share: Option<String>,
     reply: oneshot::Sender<RedisResult<Vec<Value>>>,
 }
 
@@ -58,12 +69,17 @@ impl Batched {
     }
 
     /// Queues `cmds` for the next batch and waits for their replies, in order (a
-    /// command's error reply is a `Value::ServerError` in its place).
-    pub(crate) async fn submit(&self, cmds: Vec<Cmd>) -> RedisResult<Vec<Value>> {
+    /// command's error reply is a `Value::ServerError` in its place). `share`: see the
+    /// module documentation; only for commands that change nothing.
+    pub(crate) async fn submit(
+        &self,
+        cmds: Vec<Cmd>,
+        share: Option<String>,
+    ) -> RedisResult<Vec<Value>> {
         let (reply, replied) = oneshot::channel();
         let spawn = {
             let mut q = self.queue();
-            q.entries.push(Entry { cmds, reply });
+            q.entries.push(Entry { cmds, share, reply });
             !std::mem::replace(&mut q.scheduled, true)
         };
         if spawn {
@@ -98,19 +114,35 @@ async fn flush(shared: Arc<Shared>) {
         return;
     }
     let mut conn = shared.conn.clone();
+    let copy_of = shared_reads(&batch);
     let counts: Vec<usize> = batch.iter().map(|e| e.cmds.len()).collect();
-    let total = counts.iter().sum();
+    let total = batch
+        .iter()
+        .zip(&copy_of)
+        .filter(|(_, c)| c.is_none())
+        .map(|(e, _)| e.cmds.len())
+        .sum();
     let mut pipe = Pipeline::with_capacity(total);
-    for e in &mut batch {
-        for cmd in e.cmds.drain(..) {
-            pipe.add_command(cmd);
+    for (e, copy) in batch.iter_mut().zip(&copy_of) {
+        if copy.is_none() {
+            for cmd in e.cmds.drain(..) {
+                pipe.add_command(cmd);
+            }
         }
     }
     match conn.req_packed_commands(&pipe, 0, total).await {
         Ok(values) if values.len() == total => {
             let mut values = values.into_iter();
-            for (e, n) in batch.into_iter().zip(counts) {
-                let _ = e.reply.send(Ok(values.by_ref().take(n).collect()));
+            let mut replies: Vec<Vec<Value>> = Vec::with_capacity(batch.len());
+            for (n, copy) in counts.into_iter().zip(&copy_of) {
+                let reply = match copy {
+                    Some(first) => replies[*first].clone(),
+                    None => values.by_ref().take(n).collect(),
+                };
+                replies.push(reply);
+            }
+            for (e, reply) in batch.into_iter().zip(replies) {
+                let _ = e.reply.send(Ok(reply));
             }
         }
         Ok(values) => {
@@ -130,6 +162,28 @@ async fn flush(shared: Arc<Shared>) {
     }
 }
 
+/// For each entry, the earlier entry of the batch whose reply it shares (same share key).
+fn shared_reads(batch: &[Entry]) -> Vec<Option<usize>> {
+    if batch.len() < 2 {
+        return vec![None; batch.len()];
+    }
+    let mut first = std::collections::HashMap::new();
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let key = e.share.as_deref()?;
+            match first.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 fn lost() -> RedisError {
     RedisError::from(std::io::Error::other(
         "the batch carrying this redis command was dropped",
@@ -147,7 +201,7 @@ fn one_reply(mut values: Vec<Value>) -> RedisResult<Value> {
 
 impl ConnectionLike for Batched {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move { one_reply(self.submit(vec![cmd.clone()]).await?) })
+        Box::pin(async move { one_reply(self.submit(vec![cmd.clone()], None).await?) })
     }
 
     fn req_packed_commands<'a>(
@@ -162,7 +216,7 @@ impl ConnectionLike for Batched {
                 async move { conn.req_packed_commands(pipeline, offset, count).await },
             );
         }
-        Box::pin(self.submit(pipeline.cmd_iter().cloned().collect()))
+        Box::pin(self.submit(pipeline.cmd_iter().cloned().collect(), None))
     }
 
     fn get_db(&self) -> i64 {

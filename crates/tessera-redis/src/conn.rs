@@ -60,10 +60,15 @@ impl ConnectionLike for Conn {
 impl Conn {
     /// Sends `cmds` in one round trip and returns their replies in order, server errors
     /// turned into `Err`. With batching on, the commands are moved into the batch as they
-    /// are (no copy).
-    pub(crate) async fn send(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Value>> {
+    /// are (no copy), and pure reads marked with a `share` key are sent once per batch (see
+    /// `batch.rs`).
+    pub(crate) async fn send(
+        &mut self,
+        cmds: Vec<Cmd>,
+        share: Option<String>,
+    ) -> RedisResult<Vec<Value>> {
         let replies = match self {
-            Self::Batched(b) => b.submit(cmds).await?,
+            Self::Batched(b) => b.submit(cmds, share).await?,
             other => {
                 let mut pipe = Pipeline::with_capacity(cmds.len());
                 for cmd in cmds {
@@ -73,6 +78,11 @@ impl Conn {
             }
         };
         replies.into_iter().map(Value::extract_error).collect()
+    }
+
+    /// Whether commands go through the batcher.
+    pub(crate) fn is_batched(&self) -> bool {
+        matches!(self, Self::Batched(_))
     }
 
     /// Whether this is a cluster connection.

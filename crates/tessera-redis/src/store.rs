@@ -326,14 +326,16 @@ impl SessionStore for RedisStore {
         let mut get = redis::cmd("GET");
         get.arg(&key);
         if let Some(at) = self.inner.memo.get(&key, self.now()) {
-            let replies = timed(self.inner.timeout, conn.send(vec![get])).await?;
+            let share = conn.is_batched().then(|| format!("GET {key}"));
+            let replies = timed(self.inner.timeout, conn.send(vec![get], share)).await?;
             let [raw] = replies_of(replies)?;
             let raw = from_value::<Option<Vec<u8>>>(raw)?;
             return self.decode(id.clone(), &key, raw, Expiry::Noted(at));
         }
         let mut pttl = redis::cmd("PTTL");
         pttl.arg(&key);
-        let replies = timed(self.inner.timeout, conn.send(vec![get, pttl])).await?;
+        let share = conn.is_batched().then(|| format!("GET+PTTL {key}"));
+        let replies = timed(self.inner.timeout, conn.send(vec![get, pttl], share)).await?;
         let [raw, pttl] = replies_of(replies)?;
         let (raw, pttl) = (
             from_value::<Option<Vec<u8>>>(raw)?,

@@ -10,17 +10,21 @@ use std::time::Duration;
 use tessera::{Record, SessionId, SessionStore};
 use time::OffsetDateTime;
 
-/// Redis's count of read events it processed (one per `read` of a client socket).
-async fn reads_processed(c: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(c)
-        .await
-        .unwrap();
-    info.lines()
+/// Redis's count of read events it processed (one per `read` of a client socket), and
+/// of `GET` commands it ran.
+async fn reads_and_gets(c: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+    let info: String = redis::cmd("INFO").arg("all").query_async(c).await.unwrap();
+    let reads = info
+        .lines()
         .find_map(|l| l.strip_prefix("total_reads_processed:"))
         .and_then(|n| n.trim().parse().ok())
-        .expect("INFO stats has total_reads_processed")
+        .expect("INFO stats has total_reads_processed");
+    let gets = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0);
+    (reads, gets)
 }
 
 async fn stored_record(store: &tessera_redis::RedisStore, n: u64) -> SessionId {
@@ -31,9 +35,10 @@ async fn stored_record(store: &tessera_redis::RedisStore, n: u64) -> SessionId {
     r.id
 }
 
-/// Redis socket reads for 200 loads that become ready at the same moment on the one worker
-/// thread (spawned from a task on that worker, so all are queued before any runs).
-async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
+/// Redis socket reads and `GET`s for 200 loads of one session that become ready at the
+/// same moment on the one worker thread (spawned from a task on that worker, so all are
+/// queued before any runs).
+async fn reads_for_200_concurrent_loads(batch: bool) -> (u64, u64) {
     let server = Server::start().await.expect("redis-server");
     let store = tessera_redis::RedisStore::builder()
         .url(server.url())
@@ -44,7 +49,7 @@ async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
     let id = stored_record(&store, 7).await;
     store.load(&id).await.unwrap(); // notes the expiry: later loads are one GET each
     let mut stats = server.conn().await;
-    let before = reads_processed(&mut stats).await;
+    let before = reads_and_gets(&mut stats).await;
     let loads = tokio::spawn(async move {
         let tasks: Vec<_> = (0..200)
             .map(|_| {
@@ -58,8 +63,9 @@ async fn reads_for_200_concurrent_loads(batch: bool) -> u64 {
         }
     });
     loads.await.unwrap();
+    let after = reads_and_gets(&mut stats).await;
     // Minus the INFO call itself.
-    reads_processed(&mut stats).await - before - 1
+    (after.0 - before.0 - 1, after.1 - before.1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -67,11 +73,23 @@ async fn concurrent_commands_share_round_trips() {
     if Server::start().await.is_none() {
         return;
     }
-    let batched = reads_for_200_concurrent_loads(true).await;
+    let (batched, gets) = reads_for_200_concurrent_loads(true).await;
     // For comparison only: how much redis-rs coalesces on its own depends on scheduling.
-    let unbatched = reads_for_200_concurrent_loads(false).await;
-    eprintln!("Redis reads for 200 concurrent loads: batched {batched}, unbatched {unbatched}");
+    let (unbatched, unbatched_gets) = reads_for_200_concurrent_loads(false).await;
+    eprintln!(
+        "200 concurrent loads of one session: batched {batched} reads, {gets} GETs; \
+         unbatched {unbatched} reads, {unbatched_gets} GETs"
+    );
     assert!(batched <= 10, "batched: {batched} reads for 200 loads");
+    // Loads of one session in one batch share one GET.
+    assert!(
+        gets <= 10,
+        "batched: {gets} GETs for 200 loads of one session"
+    );
+    assert_eq!(
+        unbatched_gets, 200,
+        "without batching every load sends its GET"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,8 +116,10 @@ async fn each_caller_gets_its_own_reply_in_a_mixed_batch() {
         ids.push((n, id));
     }
     let missing = SessionId::generate();
+    // Every session twice: the second load of a session shares the first one's GET.
     let tasks: Vec<_> = ids
         .iter()
+        .chain(ids.iter())
         .cloned()
         .map(|(n, id)| {
             let store = store.clone();
