@@ -45,7 +45,8 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    records: HashMap<SessionId, Record>,
+    /// Shared with the sessions that loaded them (copy-on-write on both sides).
+    records: HashMap<SessionId, Arc<Record>>,
     by_expiry: BTreeSet<(OffsetDateTime, SessionId)>,
     by_user: HashMap<String, HashSet<SessionId>>,
     next_version: u64,
@@ -143,7 +144,7 @@ impl Inner {
 }
 
 impl State {
-    fn live(&self, id: &SessionId, now: OffsetDateTime) -> Option<&Record> {
+    fn live(&self, id: &SessionId, now: OffsetDateTime) -> Option<&Arc<Record>> {
         self.records.get(id).filter(|r| !r.is_expired(now))
     }
 
@@ -159,7 +160,7 @@ impl State {
                 .insert(record.id.clone());
         }
         let version = record.version;
-        if let Some(old) = self.records.insert(record.id.clone(), record) {
+        if let Some(old) = self.records.insert(record.id.clone(), Arc::new(record)) {
             self.unindex(&old);
         }
         version
@@ -243,6 +244,11 @@ impl MemoryStore {
 
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        Ok(self.load_shared(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The stored record itself, shared: no copy.
+    async fn load_shared(&self, id: &SessionId) -> Result<Option<Arc<Record>>, StoreError> {
         let now = self.inner.clock.now();
         let mut state = self.inner.lock();
         match state.records.get(id) {
@@ -299,7 +305,7 @@ impl SessionStore for MemoryStore {
         state.by_expiry.remove(&(old, id.clone()));
         state.by_expiry.insert((expires_at, id.clone()));
         if let Some(r) = state.records.get_mut(id) {
-            r.expires_at = expires_at;
+            Arc::make_mut(r).expires_at = expires_at;
         }
         Ok(true)
     }
@@ -321,7 +327,7 @@ impl SessionStore for MemoryStore {
         let mut out: Vec<Record> = ids
             .iter()
             .filter_map(|id| state.live(id, now))
-            .cloned()
+            .map(|r| Record::clone(r))
             .collect();
         out.sort_by_key(|r| r.created_at);
         Ok(out)

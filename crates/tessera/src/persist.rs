@@ -311,12 +311,11 @@ impl Session {
                         tokio::time::sleep(backoff(attempt)).await;
                     }
                     let fresh = shared
-                        .call("load", Some(&id), shared.store.0.load(&id))
+                        .call("load", Some(&id), shared.store.0.load_shared(&id))
                         .await?;
                     let now = self.now();
                     match fresh.filter(|r| !timing.is_dead(r, now)) {
                         Some(fresh) => {
-                            let fresh = Arc::new(fresh);
                             shared.write_stripe(&id).cached = Some(Arc::clone(&fresh));
                             base = fresh;
                         }

@@ -152,7 +152,7 @@ impl Session {
         let mut loaded = None;
         if let Some(v) = self.request_id() {
             match shared
-                .call("load", Some(&v.id), shared.store.0.load(&v.id))
+                .call("load", Some(&v.id), shared.store.0.load_shared(&v.id))
                 .await
             {
                 Ok(Some(r)) if timing.is_dead(&r, now) => {
@@ -178,7 +178,6 @@ impl Session {
         match loaded {
             Some(r) => {
                 metrics::counter!(names::LOADED).increment(1);
-                let r = Arc::new(r);
                 st.stored = Some(Arc::clone(&r));
                 st.working = Some(r);
             }
@@ -408,7 +407,7 @@ impl Session {
         let shared = &self.inner.shared;
         let _io = self.inner.io_lock.lock().await;
         let fresh = match shared
-            .call("load", Some(&id), shared.store.0.load(&id))
+            .call("load", Some(&id), shared.store.0.load_shared(&id))
             .await
         {
             Ok(r) => r,
@@ -421,7 +420,6 @@ impl Session {
         let mut st = self.state();
         match fresh.filter(|r| !self.timing().is_dead(r, now)) {
             Some(r) => {
-                let r = Arc::new(r);
                 st.stored = Some(Arc::clone(&r));
                 st.working = Some(r);
                 st.ops.clear();

@@ -40,6 +40,16 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
+    /// [`load`](Self::load), with the record behind an `Arc`: the layer loads through this.
+    /// The default wraps `load`; an in-process store that keeps its records in `Arc`s
+    /// overrides it to hand one out without copying the record.
+    fn load_shared(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Arc<Record>>, StoreError>> + Send {
+        async move { Ok(self.load(id).await?.map(Arc::new)) }
+    }
+
     /// Stores a new record; fails with [`StoreError::IdCollision`] if the id exists.
     /// Returns the stored version token.
     fn create(&self, record: &Record) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -86,6 +96,7 @@ type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send +
 /// Object-safe mirror of [`SessionStore`], implemented for every store.
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, Option<Record>>;
+    fn load_shared<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, Option<Arc<Record>>>;
     fn create<'a>(&'a self, record: &'a Record) -> BoxFut<'a, u64>;
     fn save<'a>(&'a self, record: &'a Record) -> BoxFut<'a, SaveOutcome>;
     fn touch<'a>(&'a self, id: &'a SessionId, expires_at: OffsetDateTime) -> BoxFut<'a, bool>;
@@ -103,6 +114,9 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 impl<S: SessionStore> DynStore for S {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, Option<Record>> {
         Box::pin(SessionStore::load(self, id))
+    }
+    fn load_shared<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, Option<Arc<Record>>> {
+        Box::pin(SessionStore::load_shared(self, id))
     }
     fn create<'a>(&'a self, record: &'a Record) -> BoxFut<'a, u64> {
         Box::pin(SessionStore::create(self, record))
@@ -161,6 +175,9 @@ impl SessionStore for BoxedStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.0.load(id).await
     }
+    async fn load_shared(&self, id: &SessionId) -> Result<Option<Arc<Record>>, StoreError> {
+        self.0.load_shared(id).await
+    }
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
         self.0.create(record).await
     }
@@ -194,6 +211,9 @@ impl SessionStore for BoxedStore {
 impl<S: SessionStore> SessionStore for Arc<S> {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         (**self).load(id).await
+    }
+    async fn load_shared(&self, id: &SessionId) -> Result<Option<Arc<Record>>, StoreError> {
+        (**self).load_shared(id).await
     }
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
         (**self).create(record).await

@@ -94,6 +94,12 @@ pub async fn create_then_load<S: SessionStore>(store: &S) {
         .expect("load")
         .expect("record exists");
     assert_eq!(got.version, v, "load returns the version create returned");
+    let shared = store
+        .load_shared(&r.id)
+        .await
+        .expect("load_shared")
+        .expect("record exists");
+    assert_eq!(*shared, got, "load_shared returns what load returns");
     assert_eq!(got.id, r.id);
     assert_eq!(got.data, r.data, "data round-trips with types and order");
     assert_eq!(got.cookie, r.cookie, "cookie object round-trips");
