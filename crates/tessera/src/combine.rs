@@ -7,7 +7,9 @@
 //! it knows) and hands each request the stored result. When its own save is done, the leader
 //! passes leadership to the next queued request, so nobody waits behind an endless stream.
 //! A contended session therefore costs one store write per batch instead of one per request,
-//! and nothing is lost: every change log is replayed, and `update` closures re-run.
+//! and nothing is lost: every change log is replayed, and `update` closures re-run. Each
+//! change log applies all-or-nothing: one whose `update` cannot read the fresher value is
+//! left out of the save, and only its own request fails.
 
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
@@ -91,4 +93,40 @@ impl Stripe {
         self.queue = other;
         same
     }
+}
+
+/// Per change log, the error that kept it out of a combined save (`None`: applied).
+pub(crate) type Rejected = Vec<Option<serde_json::Error>>;
+
+/// Applies the change logs in order to a copy of `base`. A log that fails (an `update`
+/// closure that cannot read the fresher value) is left out as a whole, so one request's
+/// bad replay never fails the others it was combined with. The fast path applies in place;
+/// only when a log fails are the logs applied again one copy at a time.
+pub(crate) fn apply_logs<'a>(
+    base: &Record,
+    logs: impl Iterator<Item = &'a [Op]> + Clone,
+) -> (Record, Rejected) {
+    let mut record = base.clone();
+    if logs
+        .clone()
+        .flatten()
+        .try_for_each(|op| op.apply(&mut record))
+        .is_ok()
+    {
+        return (record, logs.map(|_| None).collect());
+    }
+    let mut record = base.clone();
+    let rejected = logs
+        .map(|log| {
+            let mut trial = record.clone();
+            match log.iter().try_for_each(|op| op.apply(&mut trial)) {
+                Ok(()) => {
+                    record = trial;
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .collect();
+    (record, rejected)
 }

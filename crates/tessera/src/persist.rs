@@ -262,7 +262,7 @@ impl Session {
         base: Arc<Record>,
         own: &[Op],
         waiters: &[Waiter],
-    ) -> Result<(Arc<Record>, Rejected), Error> {
+    ) -> Result<(Arc<Record>, combine::Rejected), Error> {
         let shared = &self.inner.shared;
         let config = &shared.config;
         let timing = self.timing();
@@ -277,7 +277,7 @@ impl Session {
         loop {
             attempt += 1;
             let logs = std::iter::once(own).chain(waiters.iter().map(|w| w.ops.as_slice()));
-            let (mut record, rejected) = apply_logs(&base, logs);
+            let (mut record, rejected) = combine::apply_logs(&base, logs);
             if rejected.iter().all(Option::is_some) {
                 // Nothing left to save: every change log failed.
                 return Ok((base, rejected));
@@ -457,40 +457,4 @@ fn backoff(attempt: u32) -> Duration {
         500
     };
     Duration::from_micros((u64::from(attempt) * 1000 + jitter * u64::from(attempt)).min(50_000))
-}
-
-/// Per change log, the error that kept it out of a combined save (`None`: applied).
-type Rejected = Vec<Option<serde_json::Error>>;
-
-/// Applies the change logs in order to a copy of `base`. A log that fails (an `update`
-/// closure that cannot read the fresher value) is left out as a whole, so one request's
-/// bad replay never fails the others it was combined with. The fast path applies in place;
-/// only when a log fails are the logs applied again one copy at a time.
-fn apply_logs<'a>(
-    base: &Record,
-    logs: impl Iterator<Item = &'a [Op]> + Clone,
-) -> (Record, Rejected) {
-    let mut record = base.clone();
-    if logs
-        .clone()
-        .flatten()
-        .try_for_each(|op| op.apply(&mut record))
-        .is_ok()
-    {
-        return (record, logs.map(|_| None).collect());
-    }
-    let mut record = base.clone();
-    let rejected = logs
-        .map(|log| {
-            let mut trial = record.clone();
-            match log.iter().try_for_each(|op| op.apply(&mut trial)) {
-                Ok(()) => {
-                    record = trial;
-                    None
-                }
-                Err(e) => Some(e),
-            }
-        })
-        .collect();
-    (record, rejected)
 }
