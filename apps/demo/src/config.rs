@@ -66,6 +66,10 @@ pub struct Config {
     /// Folder for the generated secret.
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Bearer token `GET /metrics` requires (unset or empty: no token, for a private
+    /// monitoring network).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             cookie_secure: CookieSecure::Auto,
             trust_proxy: false,
             data_dir: PathBuf::from("data"),
+            metrics_token: None,
         }
     }
 }

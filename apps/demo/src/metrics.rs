@@ -8,7 +8,7 @@
 use crate::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -82,7 +82,31 @@ pub async fn count_responses(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> Response {
+///
+/// With `METRICS_TOKEN` set, only requests carrying `Authorization: Bearer <token>` get the
+/// metrics (compared in constant time); others get 401.
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = state
+        .config
+        .metrics_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !token_matches(given, expected) {
+            tracing::warn!("GET /metrics refused: missing or wrong bearer token");
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "Unauthorized: /metrics needs the bearer token configured in METRICS_TOKEN.\n",
+            )
+                .into_response();
+        }
+    }
     if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), state.store.count()).await {
         metrics::gauge!(ACTIVE_SESSIONS).set(n as f64);
     }
@@ -99,6 +123,14 @@ pub async fn render(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Constant-time comparison of two tokens (of any lengths: their SHA-256 digests are compared).
+fn token_matches(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.as_slice().ct_eq(b.as_slice()).into()
 }
 
 /// `GET /healthz`: 200 `{"status":"ok"}`, or 503 naming what is down.

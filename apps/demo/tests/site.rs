@@ -1211,3 +1211,42 @@ fn the_binary_exits_with_a_one_line_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
 }
+
+#[tokio::test]
+async fn metrics_token_guards_metrics() {
+    let Some(srv) = start(Backend::Memory, |c| {
+        c.metrics_token = Some("scrape-token-for-tests".into())
+    })
+    .await
+    else {
+        return;
+    };
+    let c = srv.client();
+    let bare = c.get("/metrics").await;
+    assert_eq!(bare.status, 401);
+    assert_eq!(
+        bare.header("www-authenticate").as_deref(),
+        Some("Bearer realm=\"metrics\"")
+    );
+    assert!(
+        !bare.body.contains("tessera_"),
+        "no metrics without the token"
+    );
+    let wrong = c
+        .send(
+            c.request(reqwest::Method::GET, "/metrics")
+                .header("authorization", "Bearer scrape-token-for-test"),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let right = c
+        .send(
+            c.request(reqwest::Method::GET, "/metrics")
+                .header("authorization", "Bearer scrape-token-for-tests"),
+        )
+        .await;
+    assert_eq!(right.status, 200);
+    assert!(right.body.contains("tessera_demo_http_responses_total"));
+    // Health checks stay open for load balancers.
+    assert_eq!(c.get("/healthz").await.status, 200);
+}
