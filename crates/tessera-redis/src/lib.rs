@@ -19,6 +19,10 @@
 //! | delete | `DEL` | 1 |
 //! | count | `SCAN … MATCH sess:*` on every primary | per 1000 keys |
 //!
+//! On a single server the commands of concurrent requests leave together, one pipeline per
+//! scheduler pass, and loads of one session waiting in the same batch share one `GET`
+//! (see [`RedisStoreBuilder::batch_commands`]). Use the store inside a tokio runtime.
+//!
 //! ```no_run
 //! use tessera::{SessionConfig, SessionLayer};
 //! use tessera_redis::RedisStore;
