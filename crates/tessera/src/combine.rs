@@ -130,3 +130,56 @@ pub(crate) fn apply_logs<'a>(
         .collect();
     (record, rejected)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use time::OffsetDateTime;
+
+    fn incr() -> Op {
+        Op::Update(
+            "n".into(),
+            Arc::new(|old: Option<&Value>| {
+                let n: Option<u64> = old.map(u64::deserialize).transpose()?;
+                serde_json::to_value(n.unwrap_or(0) + 1)
+            }),
+        )
+    }
+
+    use serde::Deserialize as _;
+
+    #[test]
+    fn a_failing_log_is_left_out_whole_and_the_others_apply() {
+        let now = OffsetDateTime::now_utc();
+        let mut base = Record::new(SessionId::generate(), now, now);
+        base.data.insert("n".into(), json!("not a number"));
+        let ok1 = vec![Op::Insert("a".into(), json!(1))];
+        // Inserts first, then an update that cannot read "n": none of it may apply.
+        let bad = vec![Op::Insert("b".into(), json!(2)), incr()];
+        let ok2 = vec![Op::Remove("n".into()), incr()];
+        let logs = [ok1.as_slice(), bad.as_slice(), ok2.as_slice()];
+        let (record, rejected) = apply_logs(&base, logs.iter().copied());
+        assert_eq!(
+            rejected.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert_eq!(record.data.get("a"), Some(&json!(1)));
+        assert_eq!(
+            record.data.get("b"),
+            None,
+            "the failing log's insert is undone"
+        );
+        assert_eq!(record.data.get("n"), Some(&json!(1)));
+    }
+
+    #[test]
+    fn the_fast_path_applies_every_log_in_order() {
+        let now = OffsetDateTime::now_utc();
+        let base = Record::new(SessionId::generate(), now, now);
+        let logs = [vec![incr()], vec![incr(), incr()]];
+        let (record, rejected) = apply_logs(&base, logs.iter().map(Vec::as_slice));
+        assert!(rejected.iter().all(Option::is_none));
+        assert_eq!(record.data.get("n"), Some(&json!(3)));
+    }
+}
