@@ -1250,3 +1250,81 @@ async fn metrics_token_guards_metrics() {
     // Health checks stay open for load balancers.
     assert_eq!(c.get("/healthz").await.status, 200);
 }
+
+/// `/healthz` names the user database when only it is down (PostgreSQL: the test's own
+/// database stops accepting connections), logins answer 503, and everything recovers when
+/// it is back, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_names_the_user_db_when_only_it_is_down() {
+    use sqlx::Connection as _;
+    // Sessions in memory, accounts in this run's own PostgreSQL database.
+    let Some(srv) = start(Backend::Postgres, |c| c.session_store = "memory".into()).await else {
+        return;
+    };
+    let admin_url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let db = srv
+        .config
+        .user_db
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .expect("database name")
+        .to_owned();
+    assert!(
+        db.starts_with("tessera_demo_"),
+        "only this run's database: {db}"
+    );
+    let c = srv.client();
+    let email = unique_email();
+    assert_eq!(
+        c.post_json(
+            "/api/register",
+            json!({"email": email, "password": PASSWORD})
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(c.get("/healthz").await.status, 200);
+
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let set_allowed = |on: bool| format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS {on}");
+    sqlx::query(&set_allowed(false))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    let h = c.get("/healthz").await;
+    assert_eq!(h.status, 503, "{}", h.body);
+    assert_eq!(
+        h.json(),
+        json!({"status": "unavailable", "session_store": "ok", "user_db": "unavailable"})
+    );
+    let other = srv.client();
+    let login = other
+        .post_json("/api/login", json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_eq!(login.status, 503, "{}", login.body);
+    // The logged-in client's session lives in the (healthy) session store.
+    assert_eq!(c.get("/api/user").await.status, 200);
+
+    sqlx::query(&set_allowed(true))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "healthy again once the database is back",
+        || async { (c.get("/healthz").await.status == 200).then_some(()) },
+    )
+    .await;
+    let login = other
+        .post_json("/api/login", json!({"email": email, "password": PASSWORD}))
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+}
