@@ -38,6 +38,7 @@ pub const DEFAULT_INDEX_GRACE: Duration = Duration::from_secs(60);
 pub struct RedisStoreBuilder {
     url: Option<String>,
     cluster: Vec<String>,
+    sentinel: Option<(Vec<String>, String)>,
     prefix: String,
     user_prefix: Option<String>,
     command_timeout: Duration,
@@ -57,6 +58,7 @@ impl Default for RedisStoreBuilder {
         Self {
             url: None,
             cluster: Vec::new(),
+            sentinel: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             user_prefix: None,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
@@ -84,6 +86,23 @@ impl RedisStoreBuilder {
     /// precedence over [`url`](Self::url).
     pub fn cluster<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
         self.cluster = nodes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Redis Sentinel: the Sentinels to ask (`redis://host:port`, one or more) and the name
+    /// of the monitored master (`sentinel monitor <name> …`). The store talks to whichever
+    /// server Sentinel names as master and follows failovers (see the README). Takes
+    /// precedence over [`url`](Self::url); [`cluster`](Self::cluster) takes precedence
+    /// over it.
+    pub fn sentinel<S: Into<String>>(
+        mut self,
+        sentinels: impl IntoIterator<Item = S>,
+        master_name: impl Into<String>,
+    ) -> Self {
+        self.sentinel = Some((
+            sentinels.into_iter().map(Into::into).collect(),
+            master_name.into(),
+        ));
         self
     }
 
@@ -198,14 +217,29 @@ impl RedisStoreBuilder {
                 .await
                 .map_err(BuildError::Connect)?;
             Conn::Cluster(c)
+        } else if let Some((sentinels, master)) = &self.sentinel {
+            let config = manager_config(connect_timeout, timeout);
+            let mut conn = Conn::Sentinel(
+                crate::sentinel::SentinelConn::connect(
+                    sentinels,
+                    master,
+                    config,
+                    self.batch_commands,
+                    connect_timeout,
+                )
+                .await
+                .map_err(|e| BuildError::Connect(crate::error::map(e, connect_timeout)))?,
+            );
+            if !self.lazy {
+                timed(timeout, redis::cmd("PING").query_async::<()>(&mut conn))
+                    .await
+                    .map_err(BuildError::Connect)?;
+            }
+            conn
         } else {
             let url = self.url.as_deref().ok_or(BuildError::NoServer)?;
             let client = redis::Client::open(url).map_err(BuildError::InvalidUrl)?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(connect_timeout))
-                .set_response_timeout(Some(timeout))
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(500));
+            let config = manager_config(connect_timeout, timeout);
             let manager = ConnectionManager::new_lazy_with_config(client, config)
                 .map_err(BuildError::InvalidUrl)?;
             let mut conn = if self.batch_commands {
@@ -240,4 +274,14 @@ impl RedisStoreBuilder {
             }),
         })
     }
+}
+
+/// Reconnecting single-server connections: bounded connect and response times, quick
+/// backoff.
+fn manager_config(connect_timeout: Duration, timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(timeout))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
 }

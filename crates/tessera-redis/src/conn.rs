@@ -22,6 +22,8 @@ pub(crate) enum Conn {
     Single(ConnectionManager),
     /// A single server, with concurrent commands sent as pipelines (see `batch.rs`).
     Batched(crate::batch::Batched),
+    /// The master Redis Sentinel names (see `sentinel.rs`).
+    Sentinel(crate::sentinel::SentinelConn),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
 }
@@ -31,6 +33,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Batched(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -44,6 +47,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Batched(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -52,6 +56,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Batched(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
     }
@@ -69,6 +74,12 @@ impl Conn {
     ) -> RedisResult<Vec<Value>> {
         let replies = match self {
             Self::Batched(b) => b.submit(cmds, share).await?,
+            Self::Sentinel(s) => {
+                // The master's connection is never itself a Sentinel one: one level deep.
+                let result = Box::pin(s.current().send(cmds, share)).await;
+                s.after(&result, |_| false);
+                return result;
+            }
             other => {
                 let mut pipe = Pipeline::with_capacity(cmds.len());
                 for cmd in cmds {
@@ -82,7 +93,11 @@ impl Conn {
 
     /// Whether commands go through the batcher.
     pub(crate) fn is_batched(&self) -> bool {
-        matches!(self, Self::Batched(_))
+        match self {
+            Self::Batched(_) => true,
+            Self::Sentinel(s) => s.current().is_batched(),
+            _ => false,
+        }
     }
 
     /// Whether this is a cluster connection.

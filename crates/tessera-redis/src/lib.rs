@@ -1,4 +1,4 @@
-//! # tessera-redis: a Redis and Redis Cluster session store for Tessera
+//! # tessera-redis: a Redis, Redis Cluster and Sentinel session store for Tessera
 //!
 //! [`RedisStore`] keeps sessions where Node's connect-redis keeps them, in the same form,
 //! so an express-session app and a Tessera app can share live sessions:
@@ -51,6 +51,7 @@ mod error;
 mod keys;
 mod memo;
 mod scripts;
+mod sentinel;
 mod store;
 
 pub use config::{
