@@ -35,7 +35,8 @@ pub struct Config {
     /// Listen port (0: any free port).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
-    /// Session store: memory, sqlite://…, postgres://…, mysql://…, redis://…, redis+cluster://…, mongodb://…
+    /// Session store: memory, sqlite://…, postgres://…, mysql://…, redis://…, redis+cluster://…,
+    /// redis+sentinel://…/MASTER, mongodb://…
     #[arg(long, env = "SESSION_STORE", default_value = DEFAULT_DB)]
     pub session_store: String,
     /// Where accounts live: sqlite://… or postgres://…

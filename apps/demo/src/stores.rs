@@ -63,6 +63,23 @@ pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
     (!nodes.is_empty()).then_some(nodes)
 }
 
+/// `redis+sentinel://[user:pass@]h1:p1,h2:p2/MASTER` as Sentinel URLs `redis://h:p` and the
+/// monitored master's name.
+pub fn sentinel_nodes(url: &str) -> Option<(Vec<String>, String)> {
+    let rest = url.strip_prefix("redis+sentinel://")?;
+    let (hosts, master) = rest.split_once('/')?;
+    let master = master
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('/');
+    if master.is_empty() {
+        return None;
+    }
+    let nodes = cluster_nodes(&format!("redis+cluster://{hosts}"))?;
+    Some((nodes, master.to_owned()))
+}
+
 /// Splits an optional `prefix=` query parameter off a Redis URL (`redis://host/?prefix=app:`),
 /// so several apps or test runs can share one Redis without sharing keys.
 pub fn split_prefix(url: &str) -> (String, Option<String>) {
@@ -176,8 +193,22 @@ pub async fn open(url: &str) -> anyhow::Result<OpenedStore> {
                 .with_context(|| format!("cannot connect to the session store {description}"))?;
             Ok(opened(BoxedStore::new(store), warnings))
         }
+        #[cfg(feature = "redis")]
+        "redis+sentinel" => {
+            let (nodes, master) = sentinel_nodes(url).with_context(|| {
+                format!(
+                    "SESSION_STORE {description}: expected redis+sentinel://host:port,host:port/MASTER_NAME"
+                )
+            })?;
+            let store = tessera_redis::RedisStore::builder()
+                .sentinel(nodes, master)
+                .build()
+                .await
+                .with_context(|| format!("cannot connect to the session store {description}"))?;
+            Ok(opened(BoxedStore::new(store), warnings))
+        }
         #[cfg(not(feature = "redis"))]
-        "redis" | "rediss" | "redis+cluster" => {
+        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => {
             bail!("SESSION_STORE {description}: built without the `redis` feature")
         }
         #[cfg(not(feature = "mysql"))]
@@ -190,7 +221,8 @@ pub async fn open(url: &str) -> anyhow::Result<OpenedStore> {
         }
         other => bail!(
             "SESSION_STORE {description}: unknown store {other:?} (use memory, sqlite://PATH, \
-             postgres://…, mysql://…, redis://… or mongodb://…)"
+             postgres://…, mysql://…, redis://…, redis+cluster://…, redis+sentinel://… or \
+             mongodb://…)"
         ),
     }
 }
@@ -214,6 +246,31 @@ mod tests {
             "sqlite://data/tessera-demo.db"
         );
         assert_eq!(redact("memory"), "memory");
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        assert_eq!(
+            sentinel_nodes("redis+sentinel://a:26379,b:26380/mymaster"),
+            Some((
+                vec!["redis://a:26379".to_owned(), "redis://b:26380".to_owned()],
+                "mymaster".to_owned()
+            ))
+        );
+        assert_eq!(
+            sentinel_nodes("redis+sentinel://u:p@a:26379/m?x=1").map(|(n, m)| (n[0].clone(), m)),
+            Some(("redis://u:p@a:26379".to_owned(), "m".to_owned()))
+        );
+        assert_eq!(
+            sentinel_nodes("redis+sentinel://a:26379"),
+            None,
+            "no master name"
+        );
+        assert_eq!(
+            sentinel_nodes("redis+sentinel://a:26379/"),
+            None,
+            "no master name"
+        );
     }
 
     #[test]
