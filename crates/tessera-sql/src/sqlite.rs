@@ -208,7 +208,24 @@ impl SqliteStore {
 
     /// Creates the table and indexes, or adds the columns an older table lacks.
     /// Idempotent; concurrent calls serialize on SQLite's write lock (`BEGIN IMMEDIATE`).
+    /// SQLite can still answer "database is locked" without waiting (several processes
+    /// opening a new file at once, switching it to WAL); such attempts are retried with a
+    /// short backoff for a few seconds.
     pub async fn migrate(&self) -> Result<(), Error> {
+        let mut attempt = 0u32;
+        loop {
+            match self.migrate_once().await {
+                Err(Error::Database(e)) if is_busy(&e) && attempt < 20 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "SQLite busy during migration; retrying");
+                    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn migrate_once(&self) -> Result<(), Error> {
         let t = &self.inner.table;
         let q = t.quoted();
         let mut conn = self.inner.pool.acquire().await?;
@@ -415,4 +432,12 @@ impl SessionStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         Ok(done.rows_affected())
     }
+}
+
+/// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), with or without an extended code.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
