@@ -148,15 +148,7 @@ impl Group {
     }
 
     fn spawn(&mut self, args: &[&str]) {
-        let child = Command::new("redis-server")
-            .args(args)
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
+        let child = redis_server(args, &self.dir);
         self.children.push(child);
     }
 

@@ -241,23 +241,16 @@ impl Server {
 
     /// Starts the process (again) and waits until it answers PING.
     pub async fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
+        let port = self.port.to_string();
+        let args = [
+            "--port",
+            &port,
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ];
+        self.child = Some(redis_server(&args, &self.dir));
         let client = redis::Client::open(self.url()).unwrap();
         for _ in 0..100 {
             if let Ok(mut c) = client.get_multiplexed_async_connection().await
@@ -295,4 +288,17 @@ impl Drop for Server {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts `redis-server` on loopback with `args`, no RDB snapshots, files in `dir`.
+pub fn redis_server(args: &[&str], dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(args)
+        .args(["--bind", "127.0.0.1", "--save", ""])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server")
 }
