@@ -123,10 +123,15 @@ impl Serialize for CookieData {
 impl CookieData {
     /// Reads express's cookie object, ignoring keys it does not know (as express does).
     pub fn from_json(v: &Value) -> Self {
+        Self::from_owned(v.clone())
+    }
+
+    /// [`CookieData::from_json`], consuming the value (no copies of its fields).
+    pub(crate) fn from_owned(v: Value) -> Self {
         let mut c = Self::default();
-        if let Some(obj) = v.as_object() {
+        if let Value::Object(obj) = v {
             for (k, v) in obj {
-                c.set_field(k, v.clone());
+                c.set_field(&k, v);
             }
         }
         c
@@ -233,7 +238,7 @@ impl Record {
         };
         let cookie = data
             .shift_remove(COOKIE_KEY)
-            .map(|c| CookieData::from_json(&c))
+            .map(CookieData::from_owned)
             .unwrap_or_default();
         let meta: Meta = match data.shift_remove(META_KEY) {
             Some(m) => serde_json::from_value(m).map_err(StoreError::decode)?,
