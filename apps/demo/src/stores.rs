@@ -49,7 +49,11 @@ pub fn redact(url: &str) -> String {
 /// `redis+cluster://[user:pass@]h1:p1,h2:p2` as seed-node URLs `redis://[user:pass@]h:p`.
 pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
     let rest = url.strip_prefix("redis+cluster://")?;
-    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    node_urls(rest.split(['/', '?']).next().unwrap_or_default())
+}
+
+/// `[user:pass@]h1:p1,h2:p2` as `redis://[user:pass@]h:p` URLs (`None` if there are none).
+fn node_urls(rest: &str) -> Option<Vec<String>> {
     let (auth, hosts) = match rest.rsplit_once('@') {
         Some((a, h)) => (format!("{a}@"), h),
         None => (String::new(), rest),
@@ -76,8 +80,8 @@ pub fn sentinel_nodes(url: &str) -> Option<(Vec<String>, String)> {
     if master.is_empty() {
         return None;
     }
-    let nodes = cluster_nodes(&format!("redis+cluster://{hosts}"))?;
-    Some((nodes, master.to_owned()))
+    let hosts = hosts.split('?').next().unwrap_or_default();
+    Some((node_urls(hosts)?, master.to_owned()))
 }
 
 /// Splits an optional `prefix=` query parameter off a Redis URL (`redis://host/?prefix=app:`),

@@ -78,7 +78,7 @@ impl Batched {
     ) -> RedisResult<Vec<Value>> {
         let (reply, replied) = oneshot::channel();
         let spawn = {
-            let mut q = self.queue();
+            let mut q = self.shared.queue();
             q.entries.push(Entry { cmds, share, reply });
             !std::mem::replace(&mut q.scheduled, true)
         };
@@ -86,10 +86,6 @@ impl Batched {
             tokio::spawn(flush(Arc::clone(&self.shared)));
         }
         replied.await.unwrap_or_else(|_| Err(lost()))
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.shared.queue()
     }
 }
 

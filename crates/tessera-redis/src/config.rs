@@ -217,35 +217,26 @@ impl RedisStoreBuilder {
                 .await
                 .map_err(BuildError::Connect)?;
             Conn::Cluster(c)
-        } else if let Some((sentinels, master)) = &self.sentinel {
-            let config = manager_config(connect_timeout, timeout);
-            let mut conn = Conn::Sentinel(
-                crate::sentinel::SentinelConn::connect(
-                    sentinels,
-                    master,
-                    config,
-                    self.batch_commands,
-                    connect_timeout,
-                )
-                .await
-                .map_err(|e| BuildError::Connect(crate::error::map(e, connect_timeout)))?,
-            );
-            if !self.lazy {
-                timed(timeout, redis::cmd("PING").query_async::<()>(&mut conn))
-                    .await
-                    .map_err(BuildError::Connect)?;
-            }
-            conn
         } else {
-            let url = self.url.as_deref().ok_or(BuildError::NoServer)?;
-            let client = redis::Client::open(url).map_err(BuildError::InvalidUrl)?;
             let config = manager_config(connect_timeout, timeout);
-            let manager = ConnectionManager::new_lazy_with_config(client, config)
-                .map_err(BuildError::InvalidUrl)?;
-            let mut conn = if self.batch_commands {
-                Conn::Batched(crate::batch::Batched::new(manager))
+            let mut conn = if let Some((sentinels, master)) = &self.sentinel {
+                Conn::Sentinel(
+                    crate::sentinel::SentinelConn::connect(
+                        sentinels,
+                        master,
+                        config,
+                        self.batch_commands,
+                        connect_timeout,
+                    )
+                    .await
+                    .map_err(|e| BuildError::Connect(crate::error::map(e, connect_timeout)))?,
+                )
             } else {
-                Conn::Single(manager)
+                let url = self.url.as_deref().ok_or(BuildError::NoServer)?;
+                let client = redis::Client::open(url).map_err(BuildError::InvalidUrl)?;
+                let manager = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(BuildError::InvalidUrl)?;
+                Conn::single(manager, self.batch_commands)
             };
             if !self.lazy {
                 timed(timeout, redis::cmd("PING").query_async::<()>(&mut conn))

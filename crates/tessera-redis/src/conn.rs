@@ -63,6 +63,15 @@ impl ConnectionLike for Conn {
 }
 
 impl Conn {
+    /// A single-server connection: batched (see `batch.rs`) unless `batch` is off.
+    pub(crate) fn single(manager: ConnectionManager, batch: bool) -> Self {
+        if batch {
+            Self::Batched(crate::batch::Batched::new(manager))
+        } else {
+            Self::Single(manager)
+        }
+    }
+
     /// Sends `cmds` in one round trip and returns their replies in order, server errors
     /// turned into `Err`. With batching on, the commands are moved into the batch as they
     /// are (no copy), and pure reads marked with a `share` key are sent once per batch (see

@@ -148,12 +148,7 @@ fn connection_to(
 ) -> RedisResult<(String, Conn)> {
     let addr = master.get_connection_info().addr().to_string();
     let manager = ConnectionManager::new_lazy_with_config(master, config.clone())?;
-    let conn = if batch {
-        Conn::Batched(crate::batch::Batched::new(manager))
-    } else {
-        Conn::Single(manager)
-    };
-    Ok((addr, conn))
+    Ok((addr, Conn::single(manager, batch)))
 }
 
 fn timed_out() -> RedisError {
