@@ -6,15 +6,17 @@
 //! (plus `Max-Age`), `HttpOnly`, `Secure`, `Partitioned`, `Priority`, `SameSite`.
 
 use crate::config::{SameSite, SessionConfig};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, header};
 use std::fmt::Write as _;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// The first value of cookie `name` in the request's `Cookie` headers.
-pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
+/// The first value of cookie `name` in a request's `Cookie` header values.
+pub(crate) fn find_in<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    name: &str,
+) -> Option<&'a str> {
+    for value in headers {
         for pair in value.split(';') {
             let Some((k, v)) = pair.split_once('=') else {
                 continue;
@@ -32,8 +34,19 @@ pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     None
 }
 
+/// [`find_in`] over an `http` header map (values that are not visible ASCII are skipped).
+pub(crate) fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    find_in(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
+}
+
 /// `Date#toUTCString` form: `Mon, 23 Nov 2026 10:44:48 GMT`.
-pub fn http_date(t: OffsetDateTime) -> String {
+pub(crate) fn http_date(t: OffsetDateTime) -> String {
     let fmt = format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -53,18 +66,11 @@ pub(crate) fn is_secure(config: &SessionConfig, request_is_tls: bool) -> bool {
         }
 }
 
-/// Whether a request arrived over TLS: an `https` URI scheme, or (only with
-/// `trust_proxy`) a first `X-Forwarded-Proto` value of `https`.
-pub(crate) fn request_is_tls(config: &SessionConfig, uri: &http::Uri, headers: &HeaderMap) -> bool {
-    if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
-        return true;
-    }
-    config.trust_proxy
-        && headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+/// Whether the first `X-Forwarded-Proto` value is `https`.
+pub(crate) fn forwarded_https(forwarded_proto: Option<&str>) -> bool {
+    forwarded_proto
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
 fn attributes(
@@ -100,22 +106,22 @@ fn attributes(
 }
 
 /// `Set-Cookie` carrying a signed value; `expires` = `None` for a browser-session cookie.
-pub fn set_cookie(
+pub(crate) fn set_cookie(
     config: &SessionConfig,
     signed_value: &str,
     expires: Option<OffsetDateTime>,
     now: OffsetDateTime,
     secure: bool,
-) -> HeaderValue {
+) -> String {
     let mut out = format!("{}={}", config.cookie_name, signed_value);
     attributes(config, &mut out, expires, now, secure);
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+    out
 }
 
 /// `Set-Cookie` that removes the session cookie: same name, `Domain`, `Path`, `Secure`,
 /// `SameSite` and `Partitioned` as the cookie it clears (browsers ignore a removal whose
 /// attributes differ), an empty value and an expiry in the past.
-pub fn removal_cookie(config: &SessionConfig, now: OffsetDateTime, secure: bool) -> HeaderValue {
+pub(crate) fn removal_cookie(config: &SessionConfig, now: OffsetDateTime, secure: bool) -> String {
     let mut out = format!("{}=", config.cookie_name);
     attributes(
         config,
@@ -124,13 +130,14 @@ pub fn removal_cookie(config: &SessionConfig, now: OffsetDateTime, secure: bool)
         now,
         secure,
     );
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Priority, Secure};
+    use http::HeaderValue;
     use time::macros::datetime;
 
     fn headers(values: &[&str]) -> HeaderMap {

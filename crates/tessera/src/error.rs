@@ -86,6 +86,25 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A message for people, with no detail of the failure (those go to the log).
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Error::Store(_) => {
+                "Service unavailable: the session store could not be reached. Please try again."
+            }
+            Error::Contention(_) => {
+                "Service unavailable: this session is busy with other requests. Please try again."
+            }
+            Error::Ended => {
+                "Conflict: your session ended while this request was running; nothing was saved."
+            }
+            Error::NotFound => "Unauthorized: the session no longer exists.",
+            _ => "Internal server error: the session could not be processed.",
+        }
+    }
+}
+
 /// Invalid [`SessionConfig`](crate::SessionConfig).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]

@@ -12,6 +12,16 @@ use http::request::Parts;
 #[derive(Debug, Clone, Copy)]
 pub struct MissingSessionLayer;
 
+impl std::fmt::Display for MissingSessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the session middleware (tessera::SessionLayer) is not installed for this route",
+        )
+    }
+}
+
+impl std::error::Error for MissingSessionLayer {}
+
 impl IntoResponse for MissingSessionLayer {
     fn into_response(self) -> Response {
         tracing::error!("Session extractor used on a route without SessionLayer");
@@ -48,6 +58,12 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Session {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        crate::layer::error_response::<axum::body::Body>(&self)
+        let body = axum::body::Body::from(format!("{}\n", self.public_message()));
+        let mut res = crate::layer::error_with_body(&self, body);
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
     }
 }

@@ -1,19 +1,16 @@
-//! [`SessionLayer`]: the tower middleware that gives each request a [`Session`] and writes
-//! it back before the response leaves.
+//! [`SessionLayer`]: the tower adapter over the [`Engine`]. It reads the request's parts,
+//! puts the [`Session`] into the request extensions, and after the inner service answered
+//! writes what the engine decided into the response.
 
-use crate::SessionConfig;
-use crate::config::StoreFailure;
+use crate::config::SessionConfig;
 use crate::cookie;
+use crate::engine::{Engine, Finished, RequestParts};
 use crate::error::Error;
-use crate::persist::Mode;
-use crate::session::{RequestToken, Session};
-use crate::shared::Shared;
-use crate::state::Phase;
+use crate::session::Session;
 use crate::store::{BoxedStore, SessionStore};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The session middleware.
@@ -30,40 +27,40 @@ use std::task::{Context, Poll};
 ///     .route("/", get(|s: Session| async move { s.get::<String>("name").await.ok().flatten().unwrap_or_default() }))
 ///     .layer(SessionLayer::new(MemoryStore::default(), config));
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SessionLayer {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for SessionLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionLayer")
-            .field("config", &self.shared.config)
-            .finish_non_exhaustive()
-    }
+    engine: Engine,
 }
 
 impl SessionLayer {
     /// A layer storing sessions in `store`.
     pub fn new<S: SessionStore>(store: S, config: SessionConfig) -> Self {
-        Self::with_boxed(BoxedStore::new(store), config)
+        Self::from_engine(Engine::new(store, config))
     }
 
     /// A layer over an already type-erased store.
     pub fn with_boxed(store: BoxedStore, config: SessionConfig) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(config, store)),
-        }
+        Self::from_engine(Engine::with_boxed(store, config))
+    }
+
+    /// A layer over an engine (share one engine between adapters).
+    pub fn from_engine(engine: Engine) -> Self {
+        Self { engine }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The store, for administrative operations outside requests.
     pub fn store(&self) -> &BoxedStore {
-        &self.shared.store
+        self.engine.store()
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
-        &self.shared.config
+        self.engine.config()
     }
 }
 
@@ -73,7 +70,7 @@ impl<S> tower_layer::Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            shared: Arc::clone(&self.shared),
+            engine: self.engine.clone(),
         }
     }
 }
@@ -82,7 +79,7 @@ impl<S> tower_layer::Layer<S> for SessionLayer {
 #[derive(Clone)]
 pub struct SessionService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    engine: Engine,
 }
 
 impl<S> std::fmt::Debug for SessionService<S> {
@@ -101,7 +98,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<String> + Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -115,140 +112,117 @@ where
         // The clone that was polled ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = &self.shared.config;
-        if !req.uri().path().starts_with(config.path.as_str()) {
+        let Some(session) = self.begin(&req) else {
             // As in express: no session outside the cookie's path.
             return Box::pin(inner.call(req));
-        }
-        let verified = request_token(config, req.headers());
-        let tls = cookie::request_is_tls(config, req.uri(), req.headers());
-        let session = Session::new(Arc::clone(&self.shared), verified, tls);
+        };
         req.extensions_mut().insert(session.clone());
+        let engine = self.engine.clone();
         Box::pin(async move {
-            let res = inner.call(req).await?;
-            Ok(session.finalize(res).await)
+            let mut res = inner.call(req).await?;
+            let done = engine.finish(&session, res.status().as_u16()).await;
+            Ok(apply(&engine, done, &mut res).unwrap_or(res))
         })
     }
 }
 
-/// The raw token(s) of the request, verified later only if the session is used.
-fn request_token(config: &SessionConfig, headers: &http::HeaderMap) -> RequestToken {
-    RequestToken {
-        cookie: config
+impl<S> SessionService<S> {
+    fn begin<B>(&self, req: &Request<B>) -> Option<Session> {
+        let engine = &self.engine;
+        let headers = req.headers();
+        let config = engine.config();
+        let cookie = config
             .transport
             .cookie
             .then(|| cookie::find_cookie(headers, &config.cookie_name))
-            .flatten()
-            .map(Into::into),
-        header: config
+            .flatten();
+        let header = config
             .transport
             .header
             .as_ref()
-            .and_then(|name| headers.get(name)?.to_str().ok())
-            .map(Into::into),
+            .and_then(|name| headers.get(name)?.to_str().ok());
+        let https = req.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let forwarded = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok());
+        let parts = RequestParts::new(req.uri().path())
+            .cookie(cookie)
+            .header(header)
+            .tls(engine.is_tls(https, forwarded));
+        engine.begin(parts)
     }
 }
 
-fn plain_response<B: From<String>>(status: StatusCode, msg: &str) -> Response<B> {
-    let mut res = Response::new(B::from(format!("{msg}\n")));
+/// Writes the engine's decision into the response, or returns the error response that
+/// replaces it.
+fn apply<B: Default>(
+    engine: &Engine,
+    mut done: Finished,
+    res: &mut Response<B>,
+) -> Option<Response<B>> {
+    if let Some(err) = done.take_error() {
+        return Some(error_response(err));
+    }
+    let headers = res.headers_mut();
+    if let Some(v) = done
+        .set_cookie()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.append(header::SET_COOKIE, v);
+    }
+    if let (Some(v), Some(name)) = (
+        done.session_header(),
+        engine.config().transport.header.as_ref(),
+    ) {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(HeaderName::clone(name), v);
+        }
+    }
+    if done.vary_cookie()
+        && !headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cookie"))
+    {
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
+    }
+    None
+}
+
+/// The response that replaces the handler's when the session could not be written: the
+/// error's status, `Cache-Control: no-store`, `Retry-After: 1` on a 503, an empty body
+/// (any body type with `Default` works, as tower expects), and the error itself as a
+/// [`SessionFailure`] extension so an outer layer can render a page or JSON for people.
+fn error_response<B: Default>(err: Error) -> Response<B> {
+    tracing::warn!(status = err.status().as_u16(), error = %err, "session could not be written; answering with an error");
+    error_with_body(&err, B::default())
+}
+
+/// An error response for `err` with `body`.
+pub(crate) fn error_with_body<B>(err: &Error, body: B) -> Response<B> {
+    let status = err.status();
+    let mut res = Response::new(body);
     *res.status_mut() = status;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    res.extensions_mut().insert(SessionFailure {
+        status,
+        message: err.public_message(),
+    });
     res
 }
 
-pub(crate) fn error_response<B: From<String>>(err: &Error) -> Response<B> {
-    let status = err.status();
-    let msg = match err {
-        Error::Store(_) => {
-            "Service unavailable: the session store could not be reached. Please try again."
-        }
-        Error::Contention(_) => {
-            "Service unavailable: this session is busy with other requests. Please try again."
-        }
-        Error::Ended => {
-            "Conflict: your session ended while this request was running; nothing was saved."
-        }
-        _ => "Internal server error: the session could not be processed.",
-    };
-    plain_response(status, msg)
-}
-
-impl Session {
-    /// Writes the session back and sets the cookie; runs once per request.
-    pub(crate) async fn finalize<B: From<String>>(&self, mut res: Response<B>) -> Response<B> {
-        let config = &self.inner.shared.config;
-        let server_error = res.status().is_server_error();
-        if self.state().phase == Phase::Unloaded {
-            let has_id = self.request_id().is_some();
-            let must_load =
-                !server_error && ((config.rolling && has_id) || config.save_uninitialized);
-            if !must_load {
-                return res;
-            }
-            if let Err(e) = self.ensure_loaded().await {
-                return error_response(&e);
-            }
-        }
-        if !server_error {
-            if let Err(e) = self.persist(Mode::End).await {
-                return error_response(&e);
-            }
-        }
-        let st = self.state();
-        if st.store_failed && config.on_store_failure == StoreFailure::ServiceUnavailable {
-            return error_response(&Error::Store(crate::StoreError::unavailable(
-                "a session store operation failed",
-            )));
-        }
-        let now = config.clock.now();
-        let request_id = self.request_id();
-        let set = st.stored.as_ref().filter(|stored| {
-            st.cookie_pending
-                || (!server_error
-                    && (config.rolling
-                        || request_id.is_none_or(|v| {
-                            v.id != stored.id || (config.resign && v.secret_index > 0)
-                        })))
-        });
-        let secure = cookie::is_secure(config, self.inner.tls);
-        let headers = res.headers_mut();
-        if let Some(stored) = set {
-            let value = config.secrets.sign(&stored.id);
-            if config.transport.cookie {
-                headers.append(
-                    header::SET_COOKIE,
-                    cookie::set_cookie(config, &value, stored.cookie.expires, now, secure),
-                );
-            }
-            if let Some(name) = &config.transport.header {
-                if request_id.is_none_or(|v| v.id != stored.id) {
-                    if let Ok(v) = HeaderValue::from_str(&value) {
-                        headers.insert(name.clone(), v);
-                    }
-                }
-            }
-        } else if st.destroyed && request_id.is_some() && config.transport.cookie {
-            headers.append(
-                header::SET_COOKIE,
-                cookie::removal_cookie(config, now, secure),
-            );
-        }
-        if config.transport.cookie
-            && !headers
-                .get_all(header::VARY)
-                .iter()
-                .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cookie"))
-        {
-            headers.append(header::VARY, HeaderValue::from_static("Cookie"));
-        }
-        res
-    }
+/// Put into the extensions of a response the layer generated because the session could
+/// not be written (store down, contention, the session ended meanwhile). Render it for
+/// people in an outer layer (e.g. `axum::middleware::map_response`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionFailure {
+    /// The status of the response.
+    pub status: StatusCode,
+    /// A message for people, with no detail of the failure.
+    pub message: &'static str,
 }

@@ -32,41 +32,65 @@
 //! axum::serve(listener, app).await.unwrap();
 //! # }
 //! ```
+//!
+//! ## The path of one request
+//!
+//! Data flows one way through the modules (no module imports one above it):
+//!
+//! 1. `layer` (the tower adapter) reads the request's cookie, header and TLS facts into
+//!    [`RequestParts`] and asks the [`Engine`] (`engine`) to `begin`: a lazy [`Session`].
+//! 2. The handler uses `session`: the first access loads the record through the store
+//!    (`instrumented`: timeout, tracing, metrics) into the pure state machine `state`
+//!    (`Unloaded | Failed | Ready { stored, working, log, pending }`); every change is a
+//!    transition that also appends to the change log (`log`).
+//! 3. After the handler, `Engine::finish` asks the state for its one decision,
+//!    `Ready::plan` → a `Plan` (nothing, create, save, touch, delete), which `writer`
+//!    carries out against the store; saves go through `combine`, which merges
+//!    concurrent saves of the same session into one conditional save and replays the
+//!    change logs on conflict. The state takes in what was `Written`.
+//! 4. `state::outgoing` decides the cookie and header; `cookie` renders them; the adapter
+//!    writes them into the response (or the error response that replaces it).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod clock;
 mod combine;
 pub mod config;
-pub mod cookie;
+mod cookie;
+mod core;
+mod engine;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod id;
+mod instrumented;
 mod layer;
+mod lifetime;
+mod log;
 mod memory;
-mod persist;
+mod metrics;
 pub mod record;
 mod record_parse;
 mod session;
-mod shared;
 pub mod signing;
 mod state;
 mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod writer;
 
 pub use clock::Clock;
 pub use config::{
     Priority, SameSite, Secure, SessionConfig, SessionConfigBuilder, StoreFailure, Unset,
 };
+pub use engine::{Engine, Finished, RequestParts};
 pub use error::{BoxError, ConfigError, Error, StoreError};
 #[cfg(feature = "axum")]
 pub use extract::MissingSessionLayer;
 pub use id::{IdGenerator, MAX_ID_LEN, SessionId};
-pub use layer::{SessionLayer, SessionService};
+pub use layer::{SessionFailure, SessionLayer, SessionService};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use metrics::names as metric_names;
 pub use record::{CookieData, Record};
 pub use session::Session;
-pub use shared::names as metric_names;
 pub use store::{BoxedStore, SaveOutcome, SessionStore};

@@ -1,16 +1,21 @@
-//! [`Session`]: the per-request handle handlers use.
+//! [`Session`]: the per-request handle handlers use. It owns the request's [`State`],
+//! loads lazily through the store, and hands every write to the [`Writer`] as a [`Plan`].
 
+use crate::core::Core;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
+use crate::log::Op;
+use crate::metrics::names;
 use crate::record::{COOKIE_KEY, META_KEY, Record};
-use crate::shared::{Shared, names};
 use crate::signing::Verified;
-use crate::state::{Op, PendingCycle, Phase, State, Timing};
+use crate::state::{Mode, Ready, State};
 use crate::store::BoxedStore;
+use crate::writer::{DeleteReason, Plan};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -35,18 +40,22 @@ use time::OffsetDateTime;
 /// ```
 #[derive(Clone)]
 pub struct Session {
-    pub(crate) inner: Arc<Inner>,
+    ctx: Arc<Context>,
 }
 
-pub(crate) struct Inner {
-    pub shared: Arc<Shared>,
+/// One request's session: the engine it belongs to, what the request carried, and the state.
+struct Context {
+    core: Arc<Core>,
     /// The raw token(s) the request carried; verified on first need, so a request that
     /// never uses its session does not even pay for the HMAC.
-    pub token: RequestToken,
-    pub verified: std::sync::OnceLock<Option<Verified>>,
-    pub tls: bool,
-    pub io_lock: tokio::sync::Mutex<()>,
-    pub state: Mutex<State>,
+    token: RequestToken,
+    verified: OnceLock<Option<Verified>>,
+    tls: bool,
+    /// Serialises this request's store calls (loads, writes) between its own tasks.
+    io: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+    /// A store operation failed during the request.
+    store_failed: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -72,27 +81,34 @@ fn check_key(key: &str) -> Result<(), Error> {
     }
 }
 
+fn not_ready() -> Error {
+    Error::Store(StoreError::unavailable(
+        "the session store failed earlier in this request",
+    ))
+}
+
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, token: RequestToken, tls: bool) -> Self {
+    pub(crate) fn new(core: Arc<Core>, token: RequestToken, tls: bool) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                shared,
+            ctx: Arc::new(Context {
+                core,
                 token,
-                verified: std::sync::OnceLock::new(),
+                verified: OnceLock::new(),
                 tls,
-                io_lock: tokio::sync::Mutex::new(()),
-                state: Mutex::new(State::new()),
+                io: tokio::sync::Mutex::new(()),
+                state: Mutex::new(State::Unloaded),
+                store_failed: AtomicBool::new(false),
             }),
         }
     }
 
     /// The request's verified token: the cookie if it verifies, else the header.
     pub(crate) fn request_id(&self) -> Option<&Verified> {
-        self.inner
+        self.ctx
             .verified
             .get_or_init(|| {
-                let secrets = &self.inner.shared.config.secrets;
-                let from_cookie = self.inner.token.cookie.as_deref().and_then(|v| {
+                let secrets = &self.ctx.core.config.secrets;
+                let from_cookie = self.ctx.token.cookie.as_deref().and_then(|v| {
                     let verified = secrets.verify(v);
                     if verified.is_none() {
                         tracing::debug!("session cookie failed verification; treated as absent");
@@ -100,7 +116,7 @@ impl Session {
                     verified
                 });
                 from_cookie.or_else(|| {
-                    self.inner
+                    self.ctx
                         .token
                         .header
                         .as_deref()
@@ -110,109 +126,133 @@ impl Session {
             .as_ref()
     }
 
+    /// Whether the request carried a session header (verified or not).
+    pub(crate) fn carried_header(&self) -> bool {
+        self.ctx.token.header.is_some()
+    }
+
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.ctx.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn timing(&self) -> Timing<'_> {
-        Timing {
-            config: &self.inner.shared.config,
-        }
+    /// Whether the request came over TLS.
+    pub(crate) fn tls(&self) -> bool {
+        self.ctx.tls
     }
 
-    pub(crate) fn now(&self) -> OffsetDateTime {
-        self.inner.shared.config.clock.now()
+    pub(crate) fn store_failed(&self) -> bool {
+        self.ctx.store_failed.load(Ordering::Relaxed)
     }
 
-    /// Loads the session on first use.
+    fn mark_failed(&self) {
+        self.ctx.store_failed.store(true, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.ctx.core.config.clock.now()
+    }
+
+    /// A new, empty, unsaved record under a new id.
+    fn fresh_record(&self) -> Record {
+        let lifetime = self.ctx.core.lifetime();
+        lifetime.new_record(lifetime.new_id(), self.now(), self.ctx.tls)
+    }
+
     /// `Some` once loading has finished: `Ok` if the session is ready, the error if the
     /// load failed (reported again on every later access).
     fn loaded(&self) -> Option<Result<(), Error>> {
-        match self.state().phase {
-            Phase::Ready => Some(Ok(())),
-            Phase::Failed => Some(Err(Error::Store(StoreError::unavailable(
-                "the session store failed earlier in this request",
-            )))),
-            Phase::Unloaded => None,
+        match &*self.state() {
+            State::Ready(_) => Some(Ok(())),
+            State::Failed => Some(Err(not_ready())),
+            State::Unloaded => None,
         }
     }
 
+    /// Loads the session on first use.
     pub(crate) async fn ensure_loaded(&self) -> Result<(), Error> {
         if let Some(done) = self.loaded() {
             return done;
         }
-        let _io = self.inner.io_lock.lock().await;
+        let _io = self.ctx.io.lock().await;
         // Another task of this request may have loaded it while this one waited.
         if let Some(done) = self.loaded() {
             return done;
         }
-        let shared = &self.inner.shared;
-        let now = self.now();
-        let timing = self.timing();
+        let core = &self.ctx.core;
         let mut loaded = None;
         if let Some(v) = self.request_id() {
-            match shared
-                .call("load", Some(&v.id), shared.store.0.load_shared(&v.id))
-                .await
-            {
-                Ok(Some(r)) if timing.is_dead(&r, now) => {
-                    // Expired (idle or absolute): treat as absent and remove it.
-                    if shared
-                        .call("delete", Some(&v.id), shared.store.0.delete(&v.id))
-                        .await
-                        .unwrap_or(false)
-                    {
-                        metrics::counter!(names::DESTROYED, "reason" => "expired").increment(1);
-                    }
+            match core.store.load(&v.id).await {
+                Ok(Some(r)) if core.lifetime().is_dead(&r, self.now()) => {
+                    // Expired (idle or absolute): treat as absent and remove it. A failed
+                    // delete is harmless: the store never returns it again.
+                    let plan = Plan::Delete {
+                        id: v.id.clone(),
+                        reason: DeleteReason::Expired,
+                    };
+                    let _ = core.writer.execute(plan).await;
                 }
                 Ok(r) => loaded = r,
                 Err(e) => {
-                    let mut st = self.state();
-                    st.phase = Phase::Failed;
-                    st.store_failed = true;
+                    *self.state() = State::Failed;
+                    self.mark_failed();
                     return Err(e.into());
                 }
             }
         }
-        let mut st = self.state();
-        match loaded {
+        let ready = match loaded {
             Some(r) => {
                 metrics::counter!(names::LOADED).increment(1);
-                st.stored = Some(Arc::clone(&r));
-                st.working = Some(r);
+                Ready::stored(r)
             }
-            None => {
-                st.working = Some(Arc::new(timing.new_record(
-                    timing.new_id(),
-                    now,
-                    self.inner.tls,
-                )))
-            }
-        }
-        st.phase = Phase::Ready;
+            None => Ready::new_session(self.fresh_record()),
+        };
+        *self.state() = State::Ready(ready);
         Ok(())
     }
 
-    /// Runs `f` on the loaded state.
-    async fn with_state<R>(
+    /// Runs `f` on the loaded session.
+    async fn with_ready<R>(
         &self,
-        f: impl FnOnce(&mut State) -> Result<R, Error>,
+        f: impl FnOnce(&mut Ready) -> Result<R, Error>,
     ) -> Result<R, Error> {
         self.ensure_loaded().await?;
-        let mut st = self.state();
-        f(&mut st)
+        match self.state().ready_mut() {
+            Some(ready) => f(ready),
+            None => Err(not_ready()),
+        }
     }
 
-    fn working(st: &State) -> &Record {
-        st.working
-            .as_ref()
-            .expect("working record exists once loaded")
+    /// Plans and carries out a write of the session. On success the state reflects what
+    /// is stored.
+    pub(crate) async fn persist(&self, mode: Mode) -> Result<(), Error> {
+        let _io = self.ctx.io.lock().await;
+        let core = &self.ctx.core;
+        let plan = match self.state().ready() {
+            Some(ready) => ready.plan(mode, core.lifetime(), self.now()),
+            None => return Ok(()),
+        };
+        let taken = plan.taken();
+        match core.writer.execute(plan).await {
+            Ok(written) => {
+                let fresh = || self.fresh_record();
+                match self.state().ready_mut() {
+                    Some(ready) => Ok(ready.apply(written, taken, fresh)?),
+                    None => Ok(()),
+                }
+            }
+            Err(e) => {
+                if let Error::Store(_) | Error::Contention(_) = &e {
+                    self.mark_failed();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The value of `key`, deserialized as `T`; `None` if absent.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.with_state(|st| {
-            Self::working(st)
+        self.with_ready(|st| {
+            st.working()
                 .data
                 .get(key)
                 .map(|v| T::deserialize(v).map_err(Error::from))
@@ -223,7 +263,7 @@ impl Session {
 
     /// The raw JSON value of `key`.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.with_state(|st| Ok(Self::working(st).data.get(key).cloned()))
+        self.with_ready(|st| Ok(st.working().data.get(key).cloned()))
             .await
     }
 
@@ -232,8 +272,8 @@ impl Session {
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
         check_key(key)?;
         let value = serde_json::to_value(value)?;
-        self.with_state(|st| {
-            if Self::working(st).data.get(key) == Some(&value) {
+        self.with_ready(|st| {
+            if st.working().data.get(key) == Some(&value) {
                 return Ok(());
             }
             Ok(st.push(Op::Insert(key.to_owned(), value))?)
@@ -243,8 +283,8 @@ impl Session {
 
     /// Removes `key`, returning its old value.
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.with_state(|st| {
-            let Some(old) = Self::working(st).data.get(key).cloned() else {
+        self.with_ready(|st| {
+            let Some(old) = st.working().data.get(key).cloned() else {
                 return Ok(None);
             };
             st.push(Op::Remove(key.to_owned()))?;
@@ -255,20 +295,20 @@ impl Session {
 
     /// Whether `key` is set.
     pub async fn contains(&self, key: &str) -> Result<bool, Error> {
-        self.with_state(|st| Ok(Self::working(st).data.contains_key(key)))
+        self.with_ready(|st| Ok(st.working().data.contains_key(key)))
             .await
     }
 
     /// The keys set, in insertion order.
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        self.with_state(|st| Ok(Self::working(st).data.keys().cloned().collect()))
+        self.with_ready(|st| Ok(st.working().data.keys().cloned().collect()))
             .await
     }
 
     /// Removes every key (the session itself, its id and user stay).
     pub async fn clear(&self) -> Result<(), Error> {
-        self.with_state(|st| {
-            if !Self::working(st).data.is_empty() {
+        self.with_ready(|st| {
+            if !st.working().data.is_empty() {
                 st.push(Op::Clear)?;
             }
             Ok(())
@@ -297,17 +337,11 @@ impl Session {
                 serde_json::to_value(f(old))
             })
         };
-        self.with_state(|st| {
-            let old = Self::working(st)
-                .data
-                .get(key)
-                .map(T::deserialize)
-                .transpose()?;
+        self.with_ready(|st| {
+            let old = st.working().data.get(key).map(T::deserialize).transpose()?;
             let new = f(old);
             let value = serde_json::to_value(&new)?;
-            let w = Arc::make_mut(st.working.as_mut().expect("loaded"));
-            w.data.insert(key.to_owned(), value);
-            st.ops.push(Op::Update(key.to_owned(), replay));
+            st.push_updated(key, value, Op::Update(key.to_owned(), replay));
             Ok(new)
         })
         .await
@@ -317,14 +351,9 @@ impl Session {
     /// once the new one is stored (at the end of the request), so a failure or a 5xx
     /// response keeps the old session valid.
     pub async fn regenerate(&self) -> Result<(), Error> {
-        self.with_state(|st| {
-            self.start_cycle(st);
-            let timing = self.timing();
-            let id = Self::working(st).id.clone();
-            let fresh = timing.new_record(id, self.now(), self.inner.tls);
-            st.working = Some(Arc::new(fresh));
-            st.ops.clear();
-            st.ops.push(Op::Clear);
+        let fresh = self.fresh_record();
+        self.with_ready(|st| {
+            st.regenerate(fresh);
             Ok(())
         })
         .await
@@ -334,96 +363,69 @@ impl Session {
     /// record is created before the old one is deleted; a 5xx response or a store failure
     /// leaves the old session intact.
     pub async fn cycle_id(&self) -> Result<(), Error> {
-        self.with_state(|st| {
-            self.start_cycle(st);
+        let new_id = self.ctx.core.lifetime().new_id();
+        self.with_ready(|st| {
+            st.cycle_id(new_id);
             Ok(())
         })
         .await
-    }
-
-    fn start_cycle(&self, st: &mut State) {
-        let new_id = self.timing().new_id();
-        if let Some(stored) = &st.stored {
-            if st.cycle.is_none() {
-                st.cycle = Some(PendingCycle {
-                    old: stored.id.clone(),
-                });
-            }
-        }
-        if let Some(w) = st.working.as_mut().map(Arc::make_mut) {
-            w.id = new_id;
-        }
     }
 
     /// Deletes the session from the store now and clears the cookie in the response
     /// (with the same attributes, so browsers accept the removal). Later changes in this
     /// request start a new, empty session.
     pub async fn destroy(&self) -> Result<(), Error> {
-        let shared = &self.inner.shared;
         // Without loading: delete the id the request carried (one store operation).
-        let target = {
-            let st = self.state();
-            match st.phase {
-                Phase::Ready => st.stored.as_ref().map(|r| r.id.clone()),
-                _ => self.request_id().map(|v| v.id.clone()),
-            }
+        let target = match self.state().ready() {
+            Some(ready) => ready.stored_record().map(|r| r.id.clone()),
+            None => self.request_id().map(|v| v.id.clone()),
         };
-        let _io = self.inner.io_lock.lock().await;
-        if let Some(id) = &target {
-            match shared
-                .call("delete", Some(id), shared.store.0.delete(id))
-                .await
-            {
-                Ok(_) => metrics::counter!(names::DESTROYED, "reason" => "destroy").increment(1),
-                Err(e) => {
-                    self.state().store_failed = true;
-                    return Err(e.into());
-                }
+        let _io = self.ctx.io.lock().await;
+        if let Some(id) = target {
+            let plan = Plan::Delete {
+                id,
+                reason: DeleteReason::Destroy,
+            };
+            if let Err(e) = self.ctx.core.writer.execute(plan).await {
+                self.mark_failed();
+                return Err(e);
             }
         }
-        let timing = self.timing();
+        let fresh = self.fresh_record();
         let mut st = self.state();
-        st.stored = None;
-        st.working = Some(Arc::new(timing.new_record(
-            timing.new_id(),
-            self.now(),
-            self.inner.tls,
-        )));
-        st.ops.clear();
-        st.cycle = None;
-        st.destroyed = true;
-        st.cookie_pending = false;
-        st.phase = Phase::Ready;
+        match st.ready_mut() {
+            Some(ready) => ready.destroyed(fresh),
+            None => *st = State::Ready(Ready::after_destroy(fresh)),
+        }
         Ok(())
     }
 
     /// Discards this request's changes and reads the session again from the store.
-    /// Fails with [`Error::NotFound`] if it no longer exists.
+    /// Fails with [`Error::NotFound`] if it no longer exists (the request's changes are
+    /// kept then).
     pub async fn reload(&self) -> Result<(), Error> {
         self.ensure_loaded().await?;
-        let Some(id) = self.state().stored.as_ref().map(|r| r.id.clone()) else {
+        let id = self
+            .state()
+            .ready()
+            .and_then(|r| r.stored_record().map(|r| r.id.clone()));
+        let Some(id) = id else {
             return Err(Error::NotFound);
         };
-        let shared = &self.inner.shared;
-        let _io = self.inner.io_lock.lock().await;
-        let fresh = match shared
-            .call("load", Some(&id), shared.store.0.load_shared(&id))
-            .await
-        {
+        let _io = self.ctx.io.lock().await;
+        let fresh = match self.ctx.core.store.load(&id).await {
             Ok(r) => r,
             Err(e) => {
-                self.state().store_failed = true;
+                self.mark_failed();
                 return Err(e.into());
             }
         };
         let now = self.now();
-        let mut st = self.state();
-        match fresh.filter(|r| !self.timing().is_dead(r, now)) {
+        match fresh.filter(|r| !self.ctx.core.lifetime().is_dead(r, now)) {
             Some(r) => {
-                st.stored = Some(Arc::clone(&r));
-                st.working = Some(r);
-                st.ops.clear();
-                st.cycle = None;
+                if let Some(ready) = self.state().ready_mut() {
+                    ready.reloaded(r);
+                }
                 Ok(())
             }
             None => Err(Error::NotFound),
@@ -434,13 +436,13 @@ impl Session {
     /// at the end of the request. The response then carries the cookie even if it is a 5xx.
     pub async fn save(&self) -> Result<(), Error> {
         self.ensure_loaded().await?;
-        self.persist(crate::persist::Mode::Explicit).await
+        self.persist(Mode::Explicit).await
     }
 
     /// Refreshes the session's expiry at the end of this request even inside `touch_after`.
     pub async fn touch(&self) -> Result<(), Error> {
-        self.with_state(|st| {
-            st.force_touch = true;
+        self.with_ready(|st| {
+            st.force_touch();
             Ok(())
         })
         .await
@@ -451,8 +453,8 @@ impl Session {
     /// reaches the browser in this same response.
     pub async fn set_max_age(&self, max_age: Option<Duration>) -> Result<(), Error> {
         let ms = max_age.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
-        self.with_state(|st| {
-            if Self::working(st).cookie.original_max_age != ms {
+        self.with_ready(|st| {
+            if st.working().cookie.original_max_age != ms {
                 st.push(Op::SetMaxAge(ms))?;
             }
             Ok(())
@@ -463,8 +465,8 @@ impl Session {
     /// Overrides the absolute timeout (counted from creation) for this session only.
     pub async fn set_absolute_timeout(&self, timeout: Option<Duration>) -> Result<(), Error> {
         let ms = timeout.map(|d| d.as_millis().min(i64::MAX as u128) as i64);
-        self.with_state(|st| {
-            if Self::working(st).absolute_timeout_ms != ms {
+        self.with_ready(|st| {
+            if st.working().absolute_timeout_ms != ms {
                 st.push(Op::SetAbsolute(ms))?;
             }
             Ok(())
@@ -476,8 +478,8 @@ impl Session {
     /// and revocation.
     pub async fn set_user(&self, user: impl Into<String>) -> Result<(), Error> {
         let user = Some(user.into());
-        self.with_state(|st| {
-            if Self::working(st).user != user {
+        self.with_ready(|st| {
+            if st.working().user != user {
                 st.push(Op::SetUser(user))?;
             }
             Ok(())
@@ -487,8 +489,8 @@ impl Session {
 
     /// Unbinds the session from its user.
     pub async fn clear_user(&self) -> Result<(), Error> {
-        self.with_state(|st| {
-            if Self::working(st).user.is_some() {
+        self.with_ready(|st| {
+            if st.working().user.is_some() {
                 st.push(Op::SetUser(None))?;
             }
             Ok(())
@@ -498,33 +500,32 @@ impl Session {
 
     /// The user the session is bound to.
     pub async fn user(&self) -> Result<Option<String>, Error> {
-        self.with_state(|st| Ok(Self::working(st).user.clone()))
-            .await
+        self.with_ready(|st| Ok(st.working().user.clone())).await
     }
 
     /// The session id (for a new session, the id it will be stored under). A bearer
     /// secret: never log or display it.
     pub async fn id(&self) -> Result<SessionId, Error> {
-        self.with_state(|st| Ok(Self::working(st).id.clone())).await
+        self.with_ready(|st| Ok(st.working().id.clone())).await
     }
 
     /// Whether the session is not (yet) in the store.
     pub async fn is_new(&self) -> Result<bool, Error> {
-        self.with_state(|st| Ok(st.stored.is_none())).await
+        self.with_ready(|st| Ok(st.stored_record().is_none())).await
     }
 
     /// When the session was created.
     pub async fn created_at(&self) -> Result<OffsetDateTime, Error> {
-        self.with_state(|st| Ok(Self::working(st).created_at)).await
+        self.with_ready(|st| Ok(st.working().created_at)).await
     }
 
     /// When the session expires on the server, as of its last write or touch.
     pub async fn expires_at(&self) -> Result<OffsetDateTime, Error> {
-        self.with_state(|st| Ok(Self::working(st).expires_at)).await
+        self.with_ready(|st| Ok(st.working().expires_at)).await
     }
 
     /// The store behind this session, e.g. to list or revoke a user's other sessions.
     pub fn store(&self) -> &BoxedStore {
-        &self.inner.shared.store
+        self.ctx.core.store.inner()
     }
 }

@@ -1,203 +1,395 @@
-//! Per-request session state: the record as stored, the working copy, and the log of
-//! changes that is replayed onto a fresh copy when a concurrent write wins.
+//! The per-request session state machine: pure and synchronous, no store, no HTTP.
+//!
+//! `Unloaded` (lazy) → `Ready` (or `Failed` when the load failed). In `Ready` the state
+//! holds the record as stored, the working copy the handler sees, the change log since the
+//! stored version, and what is pending (an id change, a destroy, a forced touch, a cookie
+//! that must be sent). Every transition is a method; [`Ready::plan`] makes the
+//! end-of-request decision and [`outgoing`] the cookie/header decision.
 
-use crate::config::{Secure, SessionConfig};
+use crate::config::{SessionConfig, Unset};
 use crate::id::SessionId;
-use crate::record::{CookieData, Record};
-use serde_json::Value;
+use crate::lifetime::Lifetime;
+use crate::log::Op;
+use crate::record::Record;
+use crate::signing::Verified;
+use crate::writer::{DeleteReason, Plan, Written};
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 
-/// A re-runnable read-modify-write of one key (from `Session::update`).
-pub(crate) type UpdateFn =
-    Arc<dyn Fn(Option<&Value>) -> Result<Value, serde_json::Error> + Send + Sync>;
-
-/// One change the handler made, kept so it can be replayed on a fresher record.
-#[derive(Clone)]
-pub(crate) enum Op {
-    Insert(String, Value),
-    Remove(String),
-    Clear,
-    Update(String, UpdateFn),
-    SetUser(Option<String>),
-    SetMaxAge(Option<i64>),
-    SetAbsolute(Option<i64>),
-}
-
-impl Op {
-    /// Applies the change to a record.
-    pub(crate) fn apply(&self, r: &mut Record) -> Result<(), serde_json::Error> {
-        match self {
-            Op::Insert(k, v) => {
-                r.data.insert(k.clone(), v.clone());
-            }
-            Op::Remove(k) => {
-                r.data.shift_remove(k);
-            }
-            Op::Clear => r.data.clear(),
-            Op::Update(k, f) => {
-                let new = f(r.data.get(k))?;
-                r.data.insert(k.clone(), new);
-            }
-            Op::SetUser(u) => r.user = u.clone(),
-            Op::SetMaxAge(ms) => r.cookie.original_max_age = *ms,
-            Op::SetAbsolute(ms) => r.absolute_timeout_ms = *ms,
-        }
-        Ok(())
-    }
-}
-
-/// A pending id change, carried out at save time (new record first, then the old one is
-/// deleted, so a failure never loses the session).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct PendingCycle {
-    /// The stored id to delete once the new record exists.
-    pub old: SessionId,
-}
-
+/// Why a write is being planned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Nothing read yet (lazy).
+pub(crate) enum Mode {
+    /// `Session::save()` from the handler: write whatever is pending.
+    Explicit,
+    /// The response is leaving; `server_error` = its status is 5xx (nothing is written).
+    End { server_error: bool },
+}
+
+/// The session of one request.
+pub(crate) enum State {
+    /// Nothing read yet.
     Unloaded,
-    /// `working` is valid.
-    Ready,
     /// Loading failed; every access reports the error again.
     Failed,
+    /// Loaded (or known to be new).
+    Ready(Ready),
 }
 
-pub(crate) struct State {
-    pub phase: Phase,
-    /// The record as the store last had it (loaded or saved by us); `None` = not stored.
-    pub stored: Option<Arc<Record>>,
+/// A loaded session.
+#[derive(Clone)]
+pub(crate) struct Ready {
+    /// The record as the store has it (loaded or written by us); `None` = not stored.
+    stored: Option<Arc<Record>>,
     /// The session as the handler sees it. Shares `stored` until the first change
     /// (copy-on-write), so a request that only reads never copies the record.
-    pub working: Option<Arc<Record>>,
+    working: Arc<Record>,
     /// Changes since `stored`, in order.
-    pub ops: Vec<Op>,
-    pub cycle: Option<PendingCycle>,
-    /// `destroy()` ran: the client's cookie must be cleared unless a new session replaces it.
+    log: Vec<Op>,
+    pending: Pending,
+}
+
+/// What the end of the request must still do besides saving the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// An id change: the stored id to delete once the new record exists.
+    pub cycle_from: Option<SessionId>,
+    /// `destroy()` ran: the client's cookie is cleared unless a new session replaces it.
     pub destroyed: bool,
-    /// `touch()` was called: refresh the expiry at the end even inside `touch_after`.
+    /// `touch()` was called: refresh the expiry even inside `touch_after`.
     pub force_touch: bool,
-    /// An explicit `save()` changed the id or created the session: send the cookie even if
-    /// the response turns out to be a 5xx.
-    pub cookie_pending: bool,
-    /// A store operation failed during the request.
-    pub store_failed: bool,
+    /// A write during the request created the session, changed its id or moved a
+    /// persistent cookie's expiry: the response carries the cookie even if it is a 5xx.
+    pub cookie_due: bool,
 }
 
 impl State {
-    pub(crate) fn new() -> Self {
-        Self {
-            phase: Phase::Unloaded,
-            stored: None,
-            working: None,
-            ops: Vec::new(),
-            cycle: None,
-            destroyed: false,
-            force_touch: false,
-            cookie_pending: false,
-            store_failed: false,
+    /// The loaded session, if loading has finished successfully.
+    pub(crate) fn ready(&self) -> Option<&Ready> {
+        match self {
+            State::Ready(r) => Some(r),
+            _ => None,
         }
     }
 
+    /// The loaded session, mutably.
+    pub(crate) fn ready_mut(&mut self) -> Option<&mut Ready> {
+        match self {
+            State::Ready(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Ready {
+    /// A session loaded from the store.
+    pub(crate) fn stored(record: Arc<Record>) -> Self {
+        Self {
+            stored: Some(Arc::clone(&record)),
+            working: record,
+            log: Vec::new(),
+            pending: Pending::default(),
+        }
+    }
+
+    /// A new session, not in the store yet.
+    pub(crate) fn new_session(fresh: Record) -> Self {
+        Self {
+            stored: None,
+            working: Arc::new(fresh),
+            log: Vec::new(),
+            pending: Pending::default(),
+        }
+    }
+
+    /// The session as the handler sees it.
+    pub(crate) fn working(&self) -> &Record {
+        &self.working
+    }
+
+    /// The record as stored, if it is.
+    pub(crate) fn stored_record(&self) -> Option<&Arc<Record>> {
+        self.stored.as_ref()
+    }
+
+    /// What is pending.
+    pub(crate) fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    /// Whether the handler changed anything since the stored version.
     pub(crate) fn modified(&self) -> bool {
-        !self.ops.is_empty()
+        !self.log.is_empty()
     }
 
     /// Records a change and applies it to the working copy.
     pub(crate) fn push(&mut self, op: Op) -> Result<(), serde_json::Error> {
-        if let Some(w) = self.working.as_mut() {
-            op.apply(Arc::make_mut(w))?;
+        op.apply(Arc::make_mut(&mut self.working))?;
+        self.log.push(op);
+        Ok(())
+    }
+
+    /// Records an `update` whose new value is already computed (`op` replays it later).
+    pub(crate) fn push_updated(&mut self, key: &str, value: serde_json::Value, op: Op) {
+        Arc::make_mut(&mut self.working)
+            .data
+            .insert(key.to_owned(), value);
+        self.log.push(op);
+    }
+
+    /// A new id for the same data; the stored record is replaced at the end.
+    pub(crate) fn cycle_id(&mut self, new_id: SessionId) {
+        if let Some(stored) = &self.stored {
+            if self.pending.cycle_from.is_none() {
+                self.pending.cycle_from = Some(stored.id.clone());
+            }
         }
-        self.ops.push(op);
+        Arc::make_mut(&mut self.working).id = new_id;
+    }
+
+    /// express `regenerate()`: a new id and an empty session (`fresh` carries the new id).
+    pub(crate) fn regenerate(&mut self, fresh: Record) {
+        self.cycle_id(fresh.id.clone());
+        self.working = Arc::new(fresh);
+        self.log.clear();
+        self.log.push(Op::Clear);
+    }
+
+    /// The session was deleted (`destroy()`, or emptied with `Unset::Destroy`): later
+    /// changes start `fresh`, a new empty session.
+    pub(crate) fn destroyed(&mut self, fresh: Record) {
+        *self = Self::after_destroy(fresh);
+    }
+
+    /// A session destroyed before it was loaded: `fresh` is what later changes start.
+    pub(crate) fn after_destroy(fresh: Record) -> Self {
+        let mut ready = Self::new_session(fresh);
+        ready.pending.destroyed = true;
+        ready
+    }
+
+    /// The session was read again from the store: this request's changes are discarded.
+    pub(crate) fn reloaded(&mut self, record: Arc<Record>) {
+        let pending = Pending {
+            cycle_from: None,
+            ..std::mem::take(&mut self.pending)
+        };
+        *self = Self::stored(record);
+        self.pending = pending;
+    }
+
+    /// `touch()`: refresh the expiry at the end even inside `touch_after`.
+    pub(crate) fn force_touch(&mut self) {
+        self.pending.force_touch = true;
+    }
+
+    /// The one end-of-request (or explicit save) decision.
+    pub(crate) fn plan(&self, mode: Mode, lifetime: Lifetime<'_>, now: OffsetDateTime) -> Plan {
+        let config = lifetime.config;
+        if mode == (Mode::End { server_error: true }) {
+            return Plan::Nothing;
+        }
+        let explicit = mode == Mode::Explicit;
+        let modified = self.modified();
+        let create = |replaces| {
+            let mut record = Record::clone(&self.working);
+            lifetime.refresh(&mut record, now);
+            Plan::Create {
+                record,
+                replaces,
+                taken: self.log.len(),
+            }
+        };
+        match (&self.stored, &self.pending.cycle_from) {
+            (None, _) => {
+                if modified || explicit || (config.save_uninitialized && !self.pending.destroyed) {
+                    create(None)
+                } else {
+                    Plan::Nothing
+                }
+            }
+            (Some(_), Some(old)) => create(Some(old.clone())),
+            (Some(stored), None)
+                if modified && config.unset == Unset::Destroy && self.working.data.is_empty() =>
+            {
+                Plan::Delete {
+                    id: stored.id.clone(),
+                    reason: DeleteReason::Unset,
+                }
+            }
+            (Some(stored), None) if modified || config.resave || explicit => Plan::Save {
+                base: Arc::clone(stored),
+                log: self.log.clone(),
+            },
+            (Some(stored), None) => {
+                match lifetime.touch_due(stored, &self.working, now, self.pending.force_touch) {
+                    Some(expires_at) => Plan::Touch {
+                        id: stored.id.clone(),
+                        expires_at,
+                    },
+                    None => Plan::Nothing,
+                }
+            }
+        }
+    }
+
+    /// Takes in what a plan wrote. `taken` = the plan's change-log entries (changes made
+    /// since stay in the log); `fresh` makes the new empty session after a delete.
+    pub(crate) fn apply(
+        &mut self,
+        written: Written,
+        taken: usize,
+        fresh: impl FnOnce() -> Record,
+    ) -> Result<(), serde_json::Error> {
+        match written {
+            Written::Nothing => {}
+            Written::Created(record) => {
+                self.log.drain(..taken.min(self.log.len()));
+                let w = Arc::make_mut(&mut self.working);
+                w.id = record.id.clone();
+                w.version = record.version;
+                w.expires_at = record.expires_at;
+                w.cookie.expires = record.cookie.expires;
+                w.created_at = record.created_at;
+                self.stored = Some(Arc::new(record));
+                self.pending.cycle_from = None;
+                self.pending.cookie_due = true;
+            }
+            Written::Saved(saved) => {
+                self.log.drain(..taken.min(self.log.len()));
+                let old_expiry = self.stored.as_ref().and_then(|s| s.cookie.expires);
+                if saved.cookie.expires != old_expiry {
+                    self.pending.cookie_due = true;
+                }
+                // The working copy becomes the stored record plus changes made since the
+                // plan (shared with it when there are none). `secure` reflects this
+                // request's transport, not the saver's.
+                let secure = self.working.cookie.secure;
+                self.working = if self.log.is_empty() && saved.cookie.secure == secure {
+                    Arc::clone(&saved)
+                } else {
+                    let mut working = Record::clone(&saved);
+                    working.cookie.secure = secure;
+                    for op in &self.log {
+                        op.apply(&mut working)?;
+                    }
+                    Arc::new(working)
+                };
+                self.stored = Some(saved);
+            }
+            Written::Touched(expires_at) => {
+                let persistent = self.working.cookie.original_max_age.is_some();
+                for r in [self.stored.as_mut(), Some(&mut self.working)]
+                    .into_iter()
+                    .flatten()
+                    .map(Arc::make_mut)
+                {
+                    r.expires_at = expires_at;
+                    if persistent {
+                        r.cookie.expires = Some(expires_at);
+                    }
+                }
+                if persistent {
+                    self.pending.cookie_due = true;
+                }
+            }
+            Written::Deleted => self.destroyed(fresh()),
+        }
         Ok(())
     }
 }
 
-/// Time rules shared by the layer and the session handle.
-pub(crate) struct Timing<'a> {
-    pub config: &'a SessionConfig,
+/// Whether a session the handler never touched must still be loaded at the end of the
+/// request: `rolling` re-sends an existing session's cookie, `save_uninitialized` stores
+/// every new session.
+pub(crate) fn must_load_at_end(config: &SessionConfig, has_id: bool, server_error: bool) -> bool {
+    !server_error && ((config.rolling && has_id) || config.save_uninitialized)
 }
 
-impl Timing<'_> {
-    /// The session's idle window: its own max age if it has one, else `idle_timeout`.
-    pub(crate) fn idle_window(&self, r: &Record) -> Duration {
-        match r.cookie.original_max_age {
-            Some(ms) if ms > 0 => Duration::from_millis(ms as u64),
-            _ => self.config.idle_timeout,
+/// What the response says about the session cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CookieOut {
+    /// No `Set-Cookie`.
+    Keep,
+    /// Send the signed id, persistent until `expires` (`None`: a browser-session cookie).
+    Set {
+        id: SessionId,
+        expires: Option<OffsetDateTime>,
+    },
+    /// Clear the cookie (same attributes, expiry in the past).
+    Clear,
+}
+
+/// What the response says in the session header (header transport).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HeaderOut {
+    /// Nothing.
+    Keep,
+    /// The client has a new token: send it.
+    Send(SessionId),
+    /// The token the client sent names no session any more: an empty header tells it.
+    Ended,
+}
+
+/// The request facts the cookie decision depends on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Incoming<'a> {
+    /// The verified token the request carried (cookie first, then header).
+    pub verified: Option<&'a Verified>,
+    /// The request carried a session header (verified or not).
+    pub header_token: bool,
+    /// The response status is 5xx.
+    pub server_error: bool,
+}
+
+/// The cookie and header decision, made once the session is written.
+pub(crate) fn outgoing(
+    state: &State,
+    req: Incoming<'_>,
+    config: &SessionConfig,
+) -> (CookieOut, HeaderOut) {
+    let Some(ready) = state.ready() else {
+        return (CookieOut::Keep, HeaderOut::Keep);
+    };
+    let cookie_on = config.transport.cookie;
+    let header_on = config.transport.header.is_some();
+    if let Some(stored) = &ready.stored {
+        let changed_id = req.verified.is_none_or(|v| v.id != stored.id);
+        let resign = req
+            .verified
+            .is_some_and(|v| config.resign && v.secret_index > 0);
+        let send = ready.pending.cookie_due
+            || (!req.server_error && (config.rolling || changed_id || resign));
+        if !send {
+            return (CookieOut::Keep, HeaderOut::Keep);
         }
-    }
-
-    /// When the absolute timeout ends the session, if one applies.
-    pub(crate) fn absolute_deadline(&self, r: &Record) -> Option<OffsetDateTime> {
-        let abs = match r.absolute_timeout_ms {
-            Some(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
-            _ => self.config.absolute_timeout,
-        }?;
-        Some(r.created_at + abs)
-    }
-
-    /// Whether a stored record must be treated as gone.
-    pub(crate) fn is_dead(&self, r: &Record, now: OffsetDateTime) -> bool {
-        r.is_expired(now) || self.absolute_deadline(r).is_some_and(|d| d <= now)
-    }
-
-    /// The expiry a write at `now` gives the record: idle window from now, capped by the
-    /// absolute deadline.
-    pub(crate) fn next_expiry(&self, r: &Record, now: OffsetDateTime) -> OffsetDateTime {
-        let idle = now + self.idle_window(r);
-        match self.absolute_deadline(r) {
-            Some(abs) if abs < idle => abs,
-            _ => idle,
-        }
-    }
-
-    /// Sets `expires_at` and the cookie's `expires` for a write at `now`.
-    pub(crate) fn refresh(&self, r: &mut Record, now: OffsetDateTime) {
-        let exp = self.next_expiry(r, now);
-        r.expires_at = exp;
-        r.cookie.expires = r.cookie.original_max_age.map(|_| exp);
-    }
-
-    /// The effective touch interval for a record: `touch_after`, at most half its idle window.
-    pub(crate) fn touch_after(&self, r: &Record) -> Duration {
-        self.config.touch_after.min(self.idle_window(r) / 2)
-    }
-
-    /// A fresh, unsaved record with the configured cookie attributes.
-    pub(crate) fn new_record(&self, id: SessionId, now: OffsetDateTime, tls: bool) -> Record {
-        let c = self.config;
-        let mut r = Record::new(id, now, now);
-        r.cookie = CookieData {
-            original_max_age: c.max_age.map(|d| d.as_millis() as i64),
-            partitioned: c.partitioned.then_some(true),
-            priority: c.priority.map(|p| p.stored().to_owned()),
-            expires: None,
-            secure: match c.secure {
-                Secure::Never => None,
-                Secure::Always => Some(true),
-                Secure::Auto => Some(tls),
-            },
-            http_only: Some(c.http_only),
-            domain: c.domain.clone(),
-            path: Some(c.path.clone()),
-            same_site: c.same_site.stored().map(Value::from),
-        };
-        self.refresh(&mut r, now);
-        r
-    }
-
-    /// A new id from the configured generator (falling back to a random one if the
-    /// generator returns something unusable).
-    pub(crate) fn new_id(&self) -> SessionId {
-        if let Some(genid) = &self.config.genid {
-            match SessionId::parse(&genid()) {
-                Some(id) => return id,
-                None => tracing::warn!("custom genid returned an unusable id; using a random one"),
+        let cookie = if cookie_on {
+            CookieOut::Set {
+                id: stored.id.clone(),
+                expires: stored.cookie.expires,
             }
-        }
-        SessionId::generate()
+        } else {
+            CookieOut::Keep
+        };
+        let header = if header_on && changed_id {
+            HeaderOut::Send(stored.id.clone())
+        } else {
+            HeaderOut::Keep
+        };
+        return (cookie, header);
     }
+    let cookie = if cookie_on && ready.pending.destroyed && req.verified.is_some() {
+        CookieOut::Clear
+    } else {
+        CookieOut::Keep
+    };
+    let header = if header_on && req.header_token {
+        HeaderOut::Ended
+    } else {
+        HeaderOut::Keep
+    };
+    (cookie, header)
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -126,7 +126,11 @@ async fn persistent_session_slides_by_its_max_age_and_cookie_follows_the_store()
     assert!(
         cookie.contains(&format!(
             "Expires={}",
-            tessera::cookie::http_date(rec.expires_at)
+            rec.expires_at
+                .format(time::macros::format_description!(
+                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+                ))
+                .unwrap()
         )),
         "{cookie}"
     );

@@ -242,6 +242,8 @@ pub struct Resp {
     pub set_cookies: Vec<String>,
     pub headers: http::HeaderMap,
     pub body: String,
+    /// Set when the layer replaced the response because the session could not be written.
+    pub failure: Option<tessera::SessionFailure>,
 }
 
 impl Resp {
@@ -275,6 +277,7 @@ pub async fn send_with(
         .await
         .unwrap();
     let status = res.status();
+    let failure = res.extensions().get::<tessera::SessionFailure>().copied();
     let headers = res.headers().clone();
     let set_cookies = headers
         .get_all("set-cookie")
@@ -288,6 +291,7 @@ pub async fn send_with(
         set_cookies,
         headers,
         body,
+        failure,
     }
 }
 
