@@ -111,11 +111,6 @@ impl Ready {
         self.stored.as_ref()
     }
 
-    /// What is pending.
-    pub(crate) fn pending(&self) -> &Pending {
-        &self.pending
-    }
-
     /// Whether the handler changed anything since the stored version.
     pub(crate) fn modified(&self) -> bool {
         !self.log.is_empty()
