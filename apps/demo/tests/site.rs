@@ -1079,6 +1079,14 @@ impl tessera::SessionStore for Flaky {
         self.check()?;
         self.inner.count().await
     }
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<tessera::ScanPage, tessera::StoreError> {
+        self.check()?;
+        self.inner.scan(cursor, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

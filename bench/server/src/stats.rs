@@ -59,4 +59,14 @@ impl SessionStore for Counted {
     async fn count(&self) -> Result<u64, StoreError> {
         self.0.count().await
     }
+    async fn delete_expired(&self) -> Result<u64, StoreError> {
+        self.0.delete_expired().await
+    }
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<tessera::ScanPage, StoreError> {
+        self.0.scan(cursor, limit).await
+    }
 }

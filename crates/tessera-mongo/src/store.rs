@@ -9,7 +9,7 @@ use mongodb::{Client, Collection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tessera::{Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use tessera::{Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
 
 /// A session store on MongoDB, document-compatible with connect-mongo.
@@ -331,6 +331,46 @@ impl SessionStore for MongoStore {
         }
         out.sort_by_key(|r| r.created_at);
         Ok(out)
+    }
+
+    /// Pages in `_id` order (the primary index); the cursor is the last `_id` of the page.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let now = now();
+        let limit = limit.clamp(1, 10_000);
+        let mut filter = match cursor {
+            Some(c) => doc! { field::ID: { "$gt": c } },
+            None => Document::new(),
+        };
+        filter.extend(live(now));
+        let coll = &self.inner.coll;
+        let docs: Vec<Document> = timed(self.inner.timeout, async {
+            let mut found = coll
+                .find(filter)
+                .sort(doc! { field::ID: 1 })
+                .limit(limit as i64)
+                .await?;
+            let mut docs = Vec::new();
+            while found.advance().await? {
+                docs.push(found.deserialize_current()?);
+            }
+            Ok(docs)
+        })
+        .await?;
+        let next = (docs.len() == limit)
+            .then(|| {
+                docs.last()
+                    .and_then(|d| d.get_str(field::ID).ok().map(str::to_owned))
+            })
+            .flatten();
+        let mut records = Vec::with_capacity(docs.len());
+        for doc in &docs {
+            match self.decode(doc, now) {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable session in a scan"),
+            }
+        }
+        Ok(ScanPage::new(records, next))
     }
 
     async fn delete_by_user(

@@ -9,7 +9,7 @@ use crate::scripts::{self, PRUNE, SAVE};
 use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera::{Clock, Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use tessera::{Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
 
 /// A session store on Redis or Redis Cluster, compatible with connect-redis.
@@ -546,6 +546,75 @@ impl SessionStore for RedisStore {
 
     /// `SCAN 0 MATCH <prefix>* COUNT 1000` until the cursor is 0, on every primary
     /// (expired keys are never returned by `SCAN`).
+    /// `SCAN … MATCH <prefix>* COUNT <limit>` on each primary in turn (the cursor is
+    /// `<primary index>:<SCAN cursor>`), then `GET`+`PTTL` of the page's keys in one round
+    /// trip. With hashed ids, the records carry the marked stored id (as `list_by_user`).
+    /// On a cluster whose set of primaries changes during the scan (failover, resharding)
+    /// the guarantee of `SCAN` itself is lost; run it again.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let bad = || StoreError::decode("not a cursor issued by this Redis store");
+        let (node_ix, mut redis_cursor) = match cursor {
+            None => (0usize, 0u64),
+            Some(c) => {
+                let (n, r) = c.split_once(':').ok_or_else(bad)?;
+                (n.parse().map_err(|_| bad())?, r.parse().map_err(|_| bad())?)
+            }
+        };
+        let t = self.inner.timeout;
+        let keys = &self.inner.keys;
+        let mut conn = self.conn();
+        let mut nodes = timed(t, conn.primaries()).await?;
+        nodes.sort();
+        let Some(node) = nodes.get(node_ix) else {
+            return Err(bad());
+        };
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(redis_cursor)
+            .arg("MATCH")
+            .arg(keys.scan_pattern())
+            .arg("COUNT")
+            .arg(limit.clamp(1, 10_000));
+        let reply = timed(t, conn.on_node(node.as_ref(), cmd)).await?;
+        let found: Vec<String>;
+        (redis_cursor, found) = redis::from_redis_value(reply).map_err(StoreError::decode)?;
+        let next = if redis_cursor != 0 {
+            Some(format!("{node_ix}:{redis_cursor}"))
+        } else if node_ix + 1 < nodes.len() {
+            Some(format!("{}:0", node_ix + 1))
+        } else {
+            None
+        };
+        let pipes = found
+            .iter()
+            .map(|key| {
+                let mut p = redis::pipe();
+                p.get(key).pttl(key);
+                p
+            })
+            .collect();
+        let mut replies = self.per_key(pipes).await?.into_iter();
+        let mut records = Vec::with_capacity(found.len());
+        for key in &found {
+            let (Some(raw), Some(pttl)) = (replies.next(), replies.next()) else {
+                return Err(StoreError::decode("short pipeline reply"));
+            };
+            let raw: Option<Vec<u8>> = redis::from_redis_value(raw).map_err(StoreError::decode)?;
+            let pttl: i64 = redis::from_redis_value(pttl).map_err(StoreError::decode)?;
+            let Some(id) = key
+                .strip_prefix(keys.prefix.as_str())
+                .and_then(|stored| keys.public_id(stored))
+            else {
+                continue;
+            };
+            match self.decode(id, key, raw, Expiry::Pttl(pttl)) {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping an undecodable session in a scan"),
+            }
+        }
+        Ok(ScanPage::new(records, next))
+    }
+
     async fn count(&self) -> Result<u64, StoreError> {
         let pattern = self.inner.keys.scan_pattern();
         let mut n = 0u64;

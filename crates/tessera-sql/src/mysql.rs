@@ -7,7 +7,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera::{Clock, Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use tessera::{Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// How long `migrate()` waits for another instance's migration lock.
@@ -113,6 +113,7 @@ struct Statements {
     touch: String,
     delete: String,
     list_by_user: String,
+    scan: String,
     delete_by_user: String,
     delete_by_user_except: String,
     count: String,
@@ -154,6 +155,10 @@ impl Statements {
             live: format!("SELECT 1 FROM {t} WHERE sid = ? AND expire > ?"),
             touch: format!("UPDATE {t} SET expire = ? WHERE sid = ? AND expire > ?"),
             delete: format!("DELETE FROM {t} WHERE sid = ?"),
+            scan: format!(
+                "SELECT sid, sess, expire, {TOKEN} FROM {t} \
+                 WHERE sid > ? AND expire > ? ORDER BY sid LIMIT ?"
+            ),
             list_by_user: format!(
                 "SELECT sid, sess, expire, {TOKEN} FROM {t} WHERE user_id = ? AND expire > ?"
             ),
@@ -398,6 +403,39 @@ impl SessionStore for MySqlStore {
             }
         }
         Ok(out)
+    }
+
+    /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 10_000);
+        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, u64)> =
+            sqlx::query_as(&self.inner.sql.scan)
+                .bind(cursor.unwrap_or(""))
+                .bind(utc(now))
+                .bind(limit as i64)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        let next = (rows.len() == limit)
+            .then(|| {
+                rows.last()
+                    .map(|r| String::from_utf8_lossy(&r.0).into_owned())
+            })
+            .flatten();
+        let mut records = Vec::with_capacity(rows.len());
+        for (sid, sess, expire, v) in rows {
+            if let Some(id) = common::parse_sid(&String::from_utf8_lossy(&sid)) {
+                records.push(common::decode(
+                    id,
+                    &text(sess)?,
+                    expire.assume_utc(),
+                    v,
+                    now,
+                )?);
+            }
+        }
+        Ok(ScanPage::new(records, next))
     }
 
     async fn delete_by_user(

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera::{Clock, Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use tessera::{Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
 
 /// A session store on PostgreSQL.
@@ -142,6 +142,7 @@ struct Statements {
     touch: String,
     delete: String,
     list_by_user: String,
+    scan: String,
     delete_by_user: String,
     delete_by_user_except: String,
     count: String,
@@ -179,6 +180,10 @@ impl Statements {
             ),
             touch: format!("UPDATE {t} SET expire = $2 WHERE sid = $1 AND expire > $3"),
             delete: format!("DELETE FROM {t} WHERE sid = $1"),
+            scan: format!(
+                "SELECT sid, sess::text, expire::timestamptz, {TOKEN} FROM {t} \
+                 WHERE sid > $1 AND expire > $2 ORDER BY sid LIMIT $3"
+            ),
             list_by_user: format!(
                 "SELECT sid, sess::text, expire::timestamptz, {TOKEN} FROM {t} \
                  WHERE user_id = $1 AND expire > $2"
@@ -389,6 +394,30 @@ impl SessionStore for PostgresStore {
                     .map(|id| common::decode(id, &sess, expire, common::token(v), now))
             })
             .collect()
+    }
+
+    /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 10_000);
+        let rows: Vec<(String, String, OffsetDateTime, i64)> = sqlx::query_as(&self.inner.sql.scan)
+            .bind(cursor.unwrap_or(""))
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| r.0.clone()))
+            .flatten();
+        let records = rows
+            .into_iter()
+            .filter_map(|(sid, sess, expire, v)| {
+                common::parse_sid(&sid)
+                    .map(|id| common::decode(id, &sess, expire, common::token(v), now))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ScanPage::new(records, next))
     }
 
     async fn delete_by_user(

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera::{Clock, Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use tessera::{Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
 
 /// Default wait of a statement for another connection's write lock.
@@ -135,6 +135,7 @@ struct Statements {
     touch: String,
     delete: String,
     list_by_user: String,
+    scan: String,
     delete_by_user: String,
     delete_by_user_except: String,
     count: String,
@@ -157,6 +158,10 @@ impl Statements {
             live: format!("SELECT 1 FROM {t} WHERE sid = ?1 AND expire > ?2"),
             touch: format!("UPDATE {t} SET expire = ?2 WHERE sid = ?1 AND expire > ?3"),
             delete: format!("DELETE FROM {t} WHERE sid = ?1"),
+            scan: format!(
+                "SELECT sid, sess, expire, COALESCE(version, 0) FROM {t} \
+                 WHERE sid > ?1 AND expire > ?2 ORDER BY sid LIMIT ?3"
+            ),
             list_by_user: format!(
                 "SELECT sid, sess, expire, COALESCE(version, 0) FROM {t} \
                  WHERE user_id = ?1 AND expire > ?2"
@@ -395,6 +400,35 @@ impl SessionStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 10_000);
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&self.inner.sql.scan)
+            .bind(cursor.unwrap_or(""))
+            .bind(ms(now))
+            .bind(limit as i64)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| r.0.clone()))
+            .flatten();
+        let mut records = Vec::with_capacity(rows.len());
+        for (sid, sess, expire, v) in rows {
+            if let Some(id) = common::parse_sid(&sid) {
+                records.push(common::decode(
+                    id,
+                    &sess,
+                    from_ms(expire)?,
+                    common::token(v),
+                    now,
+                )?);
+            }
+        }
+        Ok(ScanPage::new(records, next))
     }
 
     async fn delete_by_user(

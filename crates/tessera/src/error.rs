@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The in-memory store reached its configured entry bound and could not evict.
     #[error("session store is full ({0} entries)")]
     Full(usize),
+    /// The store does not offer this capability (see [`SessionStore`](crate::SessionStore)).
+    #[error("this session store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -45,6 +48,7 @@ impl StoreError {
             Self::Unavailable(_) => "unavailable",
             Self::Decode(_) => "decode",
             Self::Full(_) => "full",
+            Self::Unsupported(_) => "unsupported",
         }
     }
 }

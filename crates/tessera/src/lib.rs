@@ -93,4 +93,4 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use metrics::names as metric_names;
 pub use record::{CookieData, Record};
 pub use session::Session;
-pub use store::{BoxedStore, SaveOutcome, SessionStore};
+pub use store::{BoxedStore, SaveOutcome, ScanPage, SessionStore};

@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{SaveOutcome, SessionStore};
+use crate::store::{SaveOutcome, ScanPage, SessionStore};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -373,6 +373,53 @@ impl SessionStore for MemoryStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         Ok(self.inner.lock().remove_expired(now))
+    }
+
+    /// Pages in id order; the cursor is the last id of the previous page. Each page costs
+    /// one pass over the map under the lock (O(n log limit)).
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        let limit = limit.max(1);
+        let now = self.inner.clock.now();
+        let page: Vec<Arc<Record>> = {
+            let state = self.inner.lock();
+            // A max-heap of the `limit` smallest ids after the cursor.
+            let mut heap = std::collections::BinaryHeap::with_capacity(limit + 1);
+            for (id, r) in &state.records {
+                if cursor.is_some_and(|c| id.as_str() <= c) || r.is_expired(now) {
+                    continue;
+                }
+                heap.push(ById(Arc::clone(r)));
+                if heap.len() > limit {
+                    heap.pop();
+                }
+            }
+            heap.into_sorted_vec().into_iter().map(|r| r.0).collect()
+        };
+        let next = (page.len() == limit)
+            .then(|| page.last().map(|r| r.id.as_str().to_owned()))
+            .flatten();
+        let records = page.into_iter().map(Arc::unwrap_or_clone).collect();
+        Ok(ScanPage::new(records, next))
+    }
+}
+
+/// Orders records by id, for [`MemoryStore::scan`].
+struct ById(Arc<Record>);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+impl Eq for ById {}
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.as_str().cmp(other.0.id.as_str())
     }
 }
 

@@ -20,7 +20,29 @@ pub enum SaveOutcome {
     Missing,
 }
 
+/// One page of [`SessionStore::scan`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ScanPage {
+    /// Live records of this page (possibly none, even when more pages follow).
+    pub records: Vec<Record>,
+    /// The cursor of the next page; `None` once the scan is complete.
+    pub next: Option<String>,
+}
+
+impl ScanPage {
+    /// A page of `records`, followed by the page at `next` (`None`: the last page).
+    pub fn new(records: Vec<Record>, next: Option<String>) -> Self {
+        Self { records, next }
+    }
+}
+
 /// A session back end.
+///
+/// **Required core** (every store): `load`, `create`, `save` (conditional), `touch`,
+/// `delete`. **Capabilities** (default methods answering [`StoreError::Unsupported`]; every
+/// store in the Tessera workspace implements all of them): the per-user index
+/// (`list_by_user`, `delete_by_user`), administration (`count`, `delete_expired`, `scan`).
 ///
 /// The contract (checked by the `testkit` conformance suite):
 /// - `load` never returns a record whose `expires_at` has passed;
@@ -29,7 +51,9 @@ pub enum SaveOutcome {
 ///   a record that is gone ([`SaveOutcome::Missing`]): a late write cannot resurrect a
 ///   destroyed session;
 /// - `touch` only moves the expiry (no data write) and never recreates a record;
-/// - `expires_at` of each written record is its server-side expiry (the store's TTL).
+/// - `expires_at` of each written record is its server-side expiry (the store's TTL);
+/// - `scan` returns every record that is live for the whole scan at least once, never an
+///   expired one; records created or deleted during the scan may or may not appear.
 ///
 /// Methods use native `async fn` in traits; [`BoxedStore`] erases the type when a store is
 /// chosen at run time.
@@ -68,26 +92,51 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes a record. Returns `false` if there was none.
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// The live records bound to `user` (see `Session::set_user`).
+    /// Capability (per-user index): the live records bound to `user` (see
+    /// `Session::set_user`).
     fn list_by_user(
         &self,
         user: &str,
-    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        let _ = user;
+        async { Err(StoreError::Unsupported("list_by_user")) }
+    }
 
-    /// Deletes every record bound to `user` except `except`. Returns how many were deleted.
+    /// Capability (per-user index): deletes every record bound to `user` except `except`.
+    /// Returns how many were deleted.
     fn delete_by_user(
         &self,
         user: &str,
         except: Option<&SessionId>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = (user, except);
+        async { Err(StoreError::Unsupported("delete_by_user")) }
+    }
 
-    /// The number of live records (may include expired ones not yet reclaimed where the
-    /// back end cannot tell cheaply; see each store's documentation).
-    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Capability (administration): the number of live records (may include expired ones
+    /// not yet reclaimed where the back end cannot tell cheaply; see each store's docs).
+    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Err(StoreError::Unsupported("count")) }
+    }
 
-    /// Removes expired records, for back ends without native expiry. Returns how many.
+    /// Capability (administration): removes expired records, for back ends without native
+    /// expiry. Returns how many. The default does nothing (native expiry).
     fn delete_expired(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         async { Ok(0) }
+    }
+
+    /// Capability (administration): one page of a cursor-paged iteration over the live
+    /// records, for admin tools and store-to-store migration. Start with `cursor = None`
+    /// and pass each page's [`ScanPage::next`] until it is `None`. `limit` is a hint for
+    /// the page size (a page may hold fewer records, or none, before the end). A cursor is
+    /// opaque and valid only for the store that issued it.
+    fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ScanPage, StoreError>> + Send {
+        let _ = (cursor, limit);
+        async { Err(StoreError::Unsupported("scan")) }
     }
 }
 
@@ -109,6 +158,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFut<'a, u64>;
     fn count(&self) -> BoxFut<'_, u64>;
     fn delete_expired(&self) -> BoxFut<'_, u64>;
+    fn scan<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFut<'a, ScanPage>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -145,6 +195,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn delete_expired(&self) -> BoxFut<'_, u64> {
         Box::pin(SessionStore::delete_expired(self))
+    }
+    fn scan<'a>(&'a self, cursor: Option<&'a str>, limit: usize) -> BoxFut<'a, ScanPage> {
+        Box::pin(SessionStore::scan(self, cursor, limit))
     }
 }
 
@@ -206,6 +259,9 @@ impl SessionStore for BoxedStore {
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.0.delete_expired().await
     }
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        self.0.scan(cursor, limit).await
+    }
 }
 
 impl<S: SessionStore> SessionStore for Arc<S> {
@@ -242,5 +298,8 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         (**self).delete_expired().await
+    }
+    async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
+        (**self).scan(cursor, limit).await
     }
 }

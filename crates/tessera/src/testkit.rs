@@ -15,8 +15,9 @@
 //! Each check is also a public `async fn` taking the store, for custom harnesses.
 //! The store given to a check must be empty (its own namespace): `count` is checked.
 
-use crate::{Record, SaveOutcome, SessionId, SessionStore, StoreError};
+use crate::{Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use serde_json::json;
+use std::collections::HashSet;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -392,20 +393,161 @@ pub async fn concurrent_conditional_updates<S: SessionStore + Clone>(store: &S) 
     );
 }
 
+/// Every page of a full scan with page size `limit`, bounded (a store whose cursor never
+/// ends fails here instead of looping).
+pub async fn scan_all<S: SessionStore>(store: &S, limit: usize) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100_000 {
+        let ScanPage { records, next } = store.scan(cursor.as_deref(), limit).await.expect("scan");
+        out.extend(records);
+        match next {
+            Some(n) => {
+                assert_ne!(
+                    cursor.as_deref(),
+                    Some(n.as_str()),
+                    "the cursor must advance"
+                );
+                cursor = Some(n);
+            }
+            None => return out,
+        }
+    }
+    panic!("scan did not finish within 100,000 pages");
+}
+
+/// A paged `scan` returns every live record (with its data), and nothing else.
+pub async fn scan_returns_every_live_record<S: SessionStore>(store: &S) {
+    // Records of earlier checks (in `run_all`) may be there already.
+    let before: HashSet<SessionId> = scan_all(store, 1000)
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut made = HashSet::new();
+    for i in 0..23 {
+        let mut r = record(Some(if i % 2 == 0 { "u-scan-a" } else { "u-scan-b" }), HOUR);
+        r.data.insert("i".into(), json!(i));
+        store.create(&r).await.unwrap();
+        made.insert(r.id.clone());
+    }
+    let short = record(None, Duration::from_millis(1200));
+    store.create(&short).await.unwrap();
+    let gone = eventually(Duration::from_secs(6), || async {
+        store.load(&short.id).await.unwrap().is_none()
+    })
+    .await;
+    assert!(gone, "the short record expires");
+    let all = scan_all(store, 5).await;
+    let seen: HashSet<SessionId> = all.iter().map(|r| r.id.clone()).collect();
+    assert!(
+        !seen.contains(&short.id),
+        "an expired record is never scanned"
+    );
+    assert!(made.is_subset(&seen), "every live record is scanned");
+    assert!(
+        seen.iter()
+            .all(|id| made.contains(id) || before.contains(id)),
+        "scan returned a record that was never created"
+    );
+    for r in &all {
+        let loaded = store
+            .load(&r.id)
+            .await
+            .unwrap()
+            .expect("scanned record loads");
+        assert_eq!(r.data, loaded.data, "scan returns the stored data");
+        assert_eq!(r.user, loaded.user);
+    }
+    // One big page works too.
+    let one: HashSet<SessionId> = scan_all(store, 1000)
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert!(made.is_subset(&one));
+}
+
+/// A scan running while other tasks save, create and delete records still returns every
+/// record that stayed live throughout, and nothing that never existed.
+pub async fn scan_under_concurrent_writes<S: SessionStore + Clone>(store: &S) {
+    let before = scan_all(store, 1000).await.into_iter().map(|r| r.id);
+    let mut kept = Vec::new();
+    let mut doomed = Vec::new();
+    for i in 0..40 {
+        let mut r = record(None, HOUR);
+        r.version = store.create(&r).await.unwrap();
+        if i < 30 { kept.push(r) } else { doomed.push(r) }
+    }
+    let writer = {
+        let store = store.clone();
+        let kept = kept.clone();
+        let doomed = doomed.clone();
+        tokio::spawn(async move {
+            let mut created = Vec::new();
+            for round in 0..3 {
+                for r in &kept[..20] {
+                    let mut cur = store.load(&r.id).await.unwrap().expect("kept record");
+                    cur.data.insert("round".into(), json!(round));
+                    store.save(&cur).await.unwrap();
+                }
+                for _ in 0..7 {
+                    let n = record(None, HOUR);
+                    store.create(&n).await.unwrap();
+                    created.push(n.id);
+                }
+                tokio::task::yield_now().await;
+            }
+            for r in &doomed {
+                store.delete(&r.id).await.unwrap();
+            }
+            created
+        })
+    };
+    let scanned = scan_all(store, 4).await;
+    let created = writer.await.expect("writer task");
+    let seen: HashSet<SessionId> = scanned.into_iter().map(|r| r.id).collect();
+    for r in &kept {
+        assert!(
+            seen.contains(&r.id),
+            "a record live throughout the scan was missed"
+        );
+    }
+    let known: HashSet<SessionId> = kept
+        .iter()
+        .chain(&doomed)
+        .map(|r| r.id.clone())
+        .chain(created)
+        .chain(before)
+        .collect();
+    assert!(
+        seen.is_subset(&known),
+        "scan returned a record that never existed"
+    );
+}
+
+/// The one list of checks: [`run_all`] and [`conformance_tests!`](crate::conformance_tests)
+/// both expand it, so they can never drift apart.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tessera_conformance_checks {
+    ([$($cb:tt)*] $($args:tt)*) => {
+        $($cb)*! {$($args)*;
+            count_counts, create_then_load, create_rejects_duplicate_id, load_missing_is_none,
+            save_with_current_version, save_with_stale_version_conflicts,
+            no_resurrection_after_delete, touch_moves_expiry_only, delete_removes,
+            per_user_list_and_delete, concurrent_conditional_updates,
+            scan_returns_every_live_record, scan_under_concurrent_writes,
+            expired_records_disappear}
+    };
+}
+
 /// Runs every check in sequence on one fresh store.
 pub async fn run_all<S: SessionStore + Clone>(store: &S) {
-    count_counts(store).await;
-    create_then_load(store).await;
-    create_rejects_duplicate_id(store).await;
-    load_missing_is_none(store).await;
-    save_with_current_version(store).await;
-    save_with_stale_version_conflicts(store).await;
-    no_resurrection_after_delete(store).await;
-    touch_moves_expiry_only(store).await;
-    delete_removes(store).await;
-    per_user_list_and_delete(store).await;
-    concurrent_conditional_updates(store).await;
-    expired_records_disappear(store).await;
+    macro_rules! run {
+        ($store:ident; $($name:ident),*) => { $( $name($store).await; )* };
+    }
+    crate::__tessera_conformance_checks!([run] store);
 }
 
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression
@@ -413,13 +555,15 @@ pub async fn run_all<S: SessionStore + Clone>(store: &S) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
-            create_then_load, create_rejects_duplicate_id, load_missing_is_none,
-            save_with_current_version, save_with_stale_version_conflicts,
-            no_resurrection_after_delete, touch_moves_expiry_only, expired_records_disappear,
-            delete_removes, per_user_list_and_delete, count_counts, concurrent_conditional_updates);
+        $crate::__tessera_conformance_checks!([$crate::__tessera_conformance_each] $make);
     };
-    (@each $make:expr; $($name:ident),*) => {
+}
+
+/// One `#[tokio::test]` per check (used by [`conformance_tests!`](crate::conformance_tests)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tessera_conformance_each {
+    ($make:expr; $($name:ident),*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {

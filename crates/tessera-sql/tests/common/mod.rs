@@ -101,6 +101,13 @@ impl<S: SessionStore> SessionStore for Owned<S> {
     async fn count(&self) -> Result<u64, StoreError> {
         self.store.count().await
     }
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<tessera::ScanPage, StoreError> {
+        self.store.scan(cursor, limit).await
+    }
     async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.store.delete_expired().await
     }

@@ -123,6 +123,13 @@ impl SessionStore for Counting {
     async fn count(&self) -> Result<u64, StoreError> {
         self.inner.count().await
     }
+    async fn scan(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<tessera::ScanPage, StoreError> {
+        self.inner.scan(cursor, limit).await
+    }
 }
 
 pub fn config() -> SessionConfigBuilder {
