@@ -27,12 +27,8 @@ macro_rules! suite {
 
 macro_rules! all_checks {
     ($variant:ident, $configure:expr) => {
-        suite!($variant, $configure;
-            create_then_load, create_rejects_duplicate_id, load_missing_is_none,
-            save_with_current_version, save_with_stale_version_conflicts,
-            no_resurrection_after_delete, touch_moves_expiry_only, expired_records_disappear,
-            delete_removes, per_user_list_and_delete, count_counts,
-            concurrent_conditional_updates);
+        // The core's one list of checks.
+        tessera::__tessera_conformance_checks!([suite] $variant, $configure);
     };
 }
 

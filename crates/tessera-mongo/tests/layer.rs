@@ -1,6 +1,8 @@
-//! The store behind `tessera::SessionLayer`: no lost updates across two layers (two app
-//! instances) sharing one database, TTL removal by the server, and 503 (fast, no panic)
-//! when the server cannot be reached.
+//! The store behind `tessera::SessionLayer`: the core's shared layer checks
+//! (`tessera::layer_tests!`: two app instances on one collection, foreign writes, lazy
+//! loading, no resurrection, an outage through a cuttable proxy), connect-mongo writes
+//! during a request, TTL removal by the server, and 503 (fast, no panic) when the server
+//! cannot be reached.
 
 mod common;
 
@@ -93,37 +95,50 @@ async fn a_connect_mongo_write_during_a_request_survives_its_save() {
     store.collection().drop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
-    let Some(uri) = mongo_uri() else {
-        return;
-    };
-    let name = unique("layers");
-    // Two instances: separate stores (separate clients and pools), one collection.
-    let a = app(builder(&uri, &name).build().await.unwrap());
-    let b_store = builder(&uri, &name).build().await.unwrap();
-    let b = app(b_store.clone());
-    let start = send(&a, "POST", "/start", None).await;
-    assert_eq!(start.status, StatusCode::OK);
-    let cookie = start.set_cookie.expect("session cookie");
-    assert!(cookie.starts_with("id=s%3A"), "{cookie}");
-
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let cookie = cookie.clone();
-            tokio::spawn(async move { send(&app, "POST", "/incr", Some(&cookie)).await })
+/// The core's layer kit on a fresh collection, through a cuttable proxy in front of the
+/// server (the outage check cuts it); every handle is a client of its own.
+async fn kit() -> Option<tessera::testkit::layer::Kit> {
+    let uri = mongo_uri()?;
+    let name = unique("kit");
+    let after_scheme = uri.split("://").nth(1).unwrap_or(&uri);
+    let authority = after_scheme.rsplit('@').next().unwrap_or(after_scheme);
+    let upstream = authority
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("127.0.0.1:27017");
+    let proxy = std::sync::Arc::new(
+        tessera::testkit::proxy::TcpCut::start(upstream)
+            .await
+            .expect("start proxy"),
+    );
+    let proxied = uri.replacen(upstream, &format!("127.0.0.1:{}", proxy.port()), 1);
+    let cleanup = builder(&uri, &name)
+        .create_indexes(false)
+        .build()
+        .await
+        .expect("store");
+    Some(
+        tessera::testkit::layer::Kit::new(move || {
+            let (uri, name) = (proxied.clone(), name.clone());
+            async move {
+                tessera::BoxedStore::new(
+                    builder(&uri, &name)
+                        .server_selection_timeout(Duration::from_millis(1500))
+                        .build()
+                        .await
+                        .expect("build store"),
+                )
+            }
         })
-        .collect();
-    // (`update` returns the value computed before the write; on a conflict the closure is
-    // replayed on the fresh session at save time, so only the stored total is checked.)
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    }
-    assert_eq!(send(&a, "GET", "/n", Some(&cookie)).await.body, "200");
-    assert_eq!(send(&b, "GET", "/n", Some(&cookie)).await.body, "200");
-    b_store.collection().drop().await.unwrap();
+        .outage(proxy)
+        .cleanup(async move {
+            let _ = cleanup.collection().drop().await;
+        }),
+    )
+}
+
+mod kit {
+    tessera::layer_tests!(super::kit(); outage);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

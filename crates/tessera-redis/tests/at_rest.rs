@@ -31,6 +31,10 @@ async fn hashed_ids_keep_ids_and_user_names_out_of_key_names() {
     assert!(id.as_str().starts_with(HASHED_ID_MARK));
     assert_eq!(store.session_key(id), key);
     assert!(store.load(id).await.unwrap().is_some());
+    // So does scan.
+    let scanned = tessera::testkit::scan_all(store, 10).await;
+    assert_eq!(scanned.iter().map(|r| &r.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(scanned[0].data, r.data);
     assert_eq!(store.delete_by_user("alice", Some(id)).await.unwrap(), 0);
     assert!(store.delete(id).await.unwrap());
     assert!(store.load(&r.id).await.unwrap().is_none());

@@ -1,6 +1,8 @@
 //! The store behind a real `tessera::SessionLayer`: Redis commands per request (from
-//! `INFO commandstats` of a private redis-server), no lost updates across two layers
-//! (two app instances) on one Redis and on the cluster, and behaviour during an outage.
+//! `INFO commandstats` of a private redis-server) and behaviour during an outage (fast
+//! 503s, also concurrent). The shared layer checks (no lost updates across two layers on
+//! Redis and the cluster, foreign writes, lazy loading, no resurrection) are in
+//! `layer_kit.rs`.
 
 mod common;
 
@@ -120,48 +122,6 @@ async fn redis_commands_per_request() {
         calls(&[("get", 2), ("evalsha", 1), ("set", 1)]),
         "modify: load + EVALSHA (2 round trips)"
     );
-}
-
-async fn two_layers_200_increments(target: Target) {
-    let fresh = Fresh::new(&target, |b| b).await;
-    // Two app instances: separate stores (separate connections), one prefix.
-    let a = app(fresh.store.clone(), config().build().unwrap());
-    let b = app(fresh.twin(&target).await, config().build().unwrap());
-    let login = send(&a, "/login", None).await;
-    assert_eq!(login.status, StatusCode::OK);
-    let cookie = login.set_cookie.expect("session cookie");
-    assert!(cookie.starts_with("id=s%3A"), "{cookie}");
-
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let cookie = cookie.clone();
-            tokio::spawn(async move { send(&app, "/incr", Some(&cookie)).await })
-        })
-        .collect();
-    for t in tasks {
-        let r = t.await.unwrap();
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    }
-    assert_eq!(send(&a, "/n", Some(&cookie)).await.body, "200");
-    assert_eq!(send(&b, "/n", Some(&cookie)).await.body, "200");
-    fresh.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_updates_through_two_layers_end_at_200() {
-    let Some(target) = Target::single().await else {
-        return;
-    };
-    two_layers_200_increments(target).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_updates_on_the_cluster_end_at_200() {
-    let Some(target) = Target::cluster() else {
-        return;
-    };
-    two_layers_200_increments(target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -50,6 +50,29 @@ mod conformance {
     tessera::conformance_tests!(super::fresh());
 }
 
+/// The layer kit on a fresh table, through a cuttable proxy (the outage check).
+async fn kit() -> Option<tessera::testkit::layer::Kit> {
+    let owned = fresh().await?;
+    let table = owned.table.clone();
+    Some(
+        proxied_kit(&url(), 3306, owned, move |url| {
+            let table = table.clone();
+            async move {
+                MySqlStore::builder(url)
+                    .table(table)
+                    .acquire_timeout(Duration::from_secs(1))
+                    .build()
+                    .expect("build")
+            }
+        })
+        .await,
+    )
+}
+
+mod layer {
+    tessera::layer_tests!(super::kit(); outage);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_migrations_create_one_table() {
     let Some(url) = server() else { return };
@@ -93,13 +116,6 @@ async fn eight_concurrent_migrations_create_one_table() {
     let r = testkit::record(None, Duration::from_secs(60));
     stores[2].create(&r).await.unwrap();
     assert!(stores[6].load(&r.id).await.unwrap().is_some());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_increments_through_two_layers() {
-    let Some(a) = fresh().await else { return };
-    let b = MySqlStore::builder(url()).table(&a.table).build().unwrap();
-    two_layers_200_increments(a.store.clone(), b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

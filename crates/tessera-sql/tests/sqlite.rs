@@ -35,6 +35,35 @@ mod conformance {
     tessera::conformance_tests!(super::fresh());
 }
 
+/// The layer kit on a fresh file: each handle is a pool of its own on the same file (two
+/// app processes). SQLite is embedded: there is no server to lose, so no outage check.
+async fn kit() -> Option<tessera::testkit::layer::Kit> {
+    let owned = fresh().await?;
+    let path = owned
+        .store
+        .pool()
+        .connect_options()
+        .get_filename()
+        .to_owned();
+    let table = owned.table.clone();
+    Some(tessera::testkit::layer::Kit::new(move || {
+        let _keep = &owned;
+        let (path, table) = (path.clone(), table.clone());
+        async move {
+            tessera::BoxedStore::new(
+                SqliteStore::builder(path)
+                    .table(table)
+                    .build()
+                    .expect("build"),
+            )
+        }
+    }))
+}
+
+mod layer {
+    tessera::layer_tests!(super::kit());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_the_folder_and_uses_wal() {
     let (dir, _cleanup) = temp_dir();
@@ -87,16 +116,6 @@ async fn eight_concurrent_migrations_create_one_table() {
     for s in &stores {
         s.pool().close().await;
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_increments_through_two_layers() {
-    let Some(a) = fresh().await else { return };
-    let path = a.store.pool().connect_options().get_filename().to_owned();
-    let b = SqliteStore::builder(path).table(&a.table).build().unwrap();
-    two_layers_200_increments(a.store.clone(), b.clone()).await;
-    b.pool().close().await;
-    a.store.pool().close().await;
 }
 
 #[tokio::test]

@@ -189,7 +189,7 @@ impl Ready {
             let mut record = Record::clone(&self.working);
             lifetime.refresh(&mut record, now);
             Plan::Create {
-                record,
+                record: Box::new(record),
                 replaces,
                 taken: self.log.len(),
             }
@@ -245,7 +245,7 @@ impl Ready {
                 w.expires_at = record.expires_at;
                 w.cookie.expires = record.cookie.expires;
                 w.created_at = record.created_at;
-                self.stored = Some(Arc::new(record));
+                self.stored = Some(Arc::new(*record));
                 self.pending.cycle_from = None;
                 self.pending.cookie_due = true;
             }

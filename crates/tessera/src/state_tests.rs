@@ -202,6 +202,20 @@ enum Req {
     Other,
 }
 
+/// name, config, state (None = unloaded), change, request token, header token sent, 5xx,
+/// cookie, header.
+type CookieRow<'a> = (
+    &'a str,
+    &'a SessionConfig,
+    Option<Start>,
+    Change,
+    Req,
+    bool,
+    bool,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 fn cookie_and_header_table() {
     let plain = builder().build().unwrap();
@@ -218,7 +232,7 @@ fn cookie_and_header_table() {
         .unwrap();
     let set = "set";
     #[rustfmt::skip]
-    let rows: &[(&str, &SessionConfig, Option<Start>, Change, Req, bool, bool, &str, &str)] = &[
+    let rows: &[CookieRow] = &[
         // name, config, state (None = unloaded), change, request token, header token sent, 5xx, cookie, header
         ("unloaded",                        &plain,       None,                     Change::None,    Req::Same(0), false, false, "keep",  "keep"),
         ("stored, same id",                 &plain,       Some(Start::Stored(FRESH)),Change::None,   Req::Same(0), false, false, "keep",  "keep"),
@@ -290,7 +304,7 @@ fn a_save_during_the_request_sends_the_cookie_even_on_a_5xx() {
     let mut r = ready(Start::New, Change::Insert);
     let mut created = Record::clone(r.working());
     created.version = 1;
-    r.apply(Written::Created(created), 1, || unreachable!())
+    r.apply(Written::Created(Box::new(created)), 1, || unreachable!())
         .unwrap();
     let state = State::Ready(r);
     let incoming = Incoming {

@@ -43,7 +43,7 @@ pub(crate) enum Plan {
     /// `replaces` (an id change: the old record goes only once the new one exists).
     /// `taken` = how many change-log entries the record includes.
     Create {
-        record: Record,
+        record: Box<Record>,
         replaces: Option<SessionId>,
         taken: usize,
     },
@@ -76,7 +76,7 @@ pub(crate) enum Written {
     /// Nothing was written (or a touch found the session gone).
     Nothing,
     /// The new record, with its version.
-    Created(Record),
+    Created(Box<Record>),
     /// The saved record (shared with requests combined into the same save).
     Saved(Arc<Record>),
     /// The new expiry.
@@ -112,7 +112,10 @@ impl Writer {
             Plan::Nothing => Ok(Written::Nothing),
             Plan::Create {
                 record, replaces, ..
-            } => self.create(record, replaces).await.map(Written::Created),
+            } => self
+                .create(*record, replaces)
+                .await
+                .map(|r| Written::Created(Box::new(r))),
             Plan::Save { base, log } => {
                 let cx = SaveContext {
                     store: &self.store,

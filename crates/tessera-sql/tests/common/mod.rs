@@ -235,8 +235,8 @@ pub fn closed_port() -> u16 {
     port
 }
 
-/// Whether `host:port` accepts TCP connections (to skip when a server is not running).
-pub fn reachable(url: &str, default_port: u16) -> bool {
+/// `host:port` of a URL's authority (with `default_port` when it names none).
+pub fn host_port(url: &str, default_port: u16) -> String {
     let after_scheme = url.split("://").nth(1).unwrap_or(url);
     let host_port = after_scheme
         .rsplit('@')
@@ -245,11 +245,56 @@ pub fn reachable(url: &str, default_port: u16) -> bool {
         .split(['/', '?'])
         .next()
         .unwrap_or("");
-    let addr = if host_port.contains(':') {
+    if host_port.contains(':') {
         host_port.to_owned()
     } else {
         format!("{host_port}:{default_port}")
+    }
+}
+
+/// `url` with its host and port replaced by `127.0.0.1:<port>` (to go through a proxy).
+pub fn with_port(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (user, rest) = match rest.split_once('@') {
+        Some((u, r)) => (format!("{u}@"), r),
+        None => (String::new(), rest),
     };
+    let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+    format!("{scheme}://{user}127.0.0.1:{port}{tail}")
+}
+
+/// The layer test kit on one table, through a cuttable proxy in front of the shared
+/// server (the outage check cuts it). `open(url, first)` builds a store on that URL
+/// (migrating when `first`); `keep` (e.g. the table's cleanup) lives as long as the kit.
+pub async fn proxied_kit<S, F, Fut>(
+    url: &str,
+    default_port: u16,
+    keep: impl Send + Sync + 'static,
+    open: F,
+) -> tessera::testkit::layer::Kit
+where
+    S: SessionStore,
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = S> + Send + 'static,
+{
+    let proxy = Arc::new(
+        tessera::testkit::proxy::TcpCut::start(&host_port(url, default_port))
+            .await
+            .expect("start proxy"),
+    );
+    let proxied = with_port(url, proxy.port());
+    let open = Arc::new(open);
+    tessera::testkit::layer::Kit::new(move || {
+        let _keep = &keep;
+        let (open, url) = (Arc::clone(&open), proxied.clone());
+        async move { tessera::BoxedStore::new(open(url).await) }
+    })
+    .outage(proxy)
+}
+
+/// Whether `host:port` accepts TCP connections (to skip when a server is not running).
+pub fn reachable(url: &str, default_port: u16) -> bool {
+    let addr = host_port(url, default_port);
     use std::net::ToSocketAddrs;
     addr.to_socket_addrs()
         .ok()

@@ -15,6 +15,9 @@
 //! Each check is also a public `async fn` taking the store, for custom harnesses.
 //! The store given to a check must be empty (its own namespace): `count` is checked.
 
+pub mod layer;
+pub mod proxy;
+
 use crate::{Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use serde_json::json;
 use std::collections::HashSet;
