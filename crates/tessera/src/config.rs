@@ -10,19 +10,22 @@ use std::time::Duration;
 
 /// The cookie's `Secure` attribute (express `cookie.secure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Secure {
     /// Never set `Secure` (express: unset / `false`).
-    #[default]
     Never,
     /// Always set `Secure` (express: `true`).
     Always,
     /// Set `Secure` when the request came over TLS (an `https` URI, or with
-    /// `trust_proxy` an `X-Forwarded-Proto: https`) (express: `'auto'`).
+    /// `trust_proxy` an `X-Forwarded-Proto: https`) (express: `'auto'`; Tessera's
+    /// default: secure behind TLS, and plain-HTTP development still works).
+    #[default]
     Auto,
 }
 
 /// The cookie's `SameSite` attribute (express `cookie.sameSite`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SameSite {
     /// `SameSite=Lax` (the default).
     #[default]
@@ -56,6 +59,7 @@ impl SameSite {
 
 /// The cookie's `Priority` attribute (express `cookie.priority`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Priority {
     /// `Priority=Low`.
     Low,
@@ -84,6 +88,7 @@ impl Priority {
 
 /// What happens to a session whose data was emptied (express `unset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Unset {
     /// Keep (save) the emptied session (express `'keep'`, the default).
     #[default]
@@ -95,6 +100,7 @@ pub enum Unset {
 
 /// What the layer does when the session store fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum StoreFailure {
     /// Answer `503 Service Unavailable` whenever a store operation of the request failed,
     /// whatever the handler returned (the default: fail closed).
@@ -248,7 +254,7 @@ impl Default for SessionConfigBuilder {
             path: "/".into(),
             domain: None,
             http_only: true,
-            secure: Secure::Never,
+            secure: Secure::Auto,
             same_site: SameSite::Lax,
             partitioned: false,
             priority: None,
@@ -321,7 +327,8 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Cookie `Secure` (default [`Secure::Never`]; use [`Secure::Auto`] behind TLS).
+    /// Cookie `Secure` (default [`Secure::Auto`]: set when the request came over TLS, or
+    /// with [`trust_proxy`](Self::trust_proxy) through a TLS-terminating proxy).
     pub fn secure(mut self, secure: Secure) -> Self {
         self.secure = secure;
         self
@@ -540,6 +547,8 @@ mod tests {
         assert!(!c.save_uninitialized);
         assert!(!c.resave);
         assert_eq!(c.on_store_failure, StoreFailure::ServiceUnavailable);
+        assert_eq!(c.secure, Secure::Auto);
+        assert!(c.max_age.is_none(), "a browser-session cookie unless asked");
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub use error::{BoxError, ConfigError, Error, StoreError};
 pub use extract::MissingSessionLayer;
 pub use id::{IdGenerator, MAX_ID_LEN, SessionId};
 pub use layer::{SessionFailure, SessionLayer, SessionService};
-pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore, MemoryStoreBuilder};
 pub use metrics::names as metric_names;
 pub use record::{CookieData, Record};
 pub use session::Session;

@@ -6,6 +6,7 @@ use crate::id::SessionId;
 use crate::record::Record;
 use crate::store::{SaveOutcome, ScanPage, SessionStore};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -41,7 +42,13 @@ struct Inner {
     state: Mutex<State>,
     clock: Clock,
     max_entries: Option<usize>,
+    sweep_every: Option<Duration>,
+    /// Whether the sweep task runs (started at build inside a runtime, else on first use).
+    sweep_started: AtomicBool,
 }
+
+/// The entry bound of [`MemoryStore::default`] and [`MemoryStore::builder`].
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 #[derive(Default)]
 struct State {
@@ -69,16 +76,25 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl Default for MemoryStore {
-    /// An unbounded store with a one-minute sweep (started if a tokio runtime is running).
+    /// A store bounded to [`DEFAULT_MAX_ENTRIES`] sessions (when full: expired ones are
+    /// reclaimed first, then the one closest to expiry is evicted), with a one-minute sweep
+    /// (started at once inside a tokio runtime, else on first use inside one).
     fn default() -> Self {
         Self::builder().build()
     }
 }
 
 impl MemoryStoreBuilder {
-    /// Bounds the number of stored sessions.
+    /// Bounds the number of stored sessions (default [`DEFAULT_MAX_ENTRIES`]).
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = Some(n.max(1));
+        self
+    }
+
+    /// No entry bound: memory grows with the number of live sessions (a flood of new
+    /// sessions is then limited only by their idle timeout).
+    pub fn unbounded(mut self) -> Self {
+        self.max_entries = None;
         self
     }
 
@@ -101,21 +117,20 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Builds the store and, inside a tokio runtime, starts its sweep task. The task holds
-    /// only a weak reference and ends when the last clone of the store is dropped.
+    /// Builds the store and starts its sweep task: at once inside a tokio runtime, else
+    /// on the first operation made inside one. The task holds only a weak reference and
+    /// ends when the last clone of the store is dropped.
     pub fn build(self) -> MemoryStore {
         let store = MemoryStore {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 clock: self.clock,
                 max_entries: self.max_entries,
+                sweep_every: self.sweep_interval,
+                sweep_started: AtomicBool::new(false),
             }),
         };
-        if let (Some(every), Ok(handle)) =
-            (self.sweep_interval, tokio::runtime::Handle::try_current())
-        {
-            handle.spawn(sweep_task(Arc::downgrade(&store.inner), every));
-        }
+        store.ensure_sweep();
         store
     }
 }
@@ -222,13 +237,35 @@ impl State {
 }
 
 impl MemoryStore {
-    /// A builder with no bound, a one-minute sweep and the system clock.
+    /// A builder with the [`DEFAULT_MAX_ENTRIES`] bound, a one-minute sweep and the system
+    /// clock.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
-            max_entries: None,
+            max_entries: Some(DEFAULT_MAX_ENTRIES),
             sweep_interval: Some(Duration::from_secs(60)),
             clock: Clock::System,
         }
+    }
+
+    /// Starts the sweep task if it should run and does not yet (one relaxed atomic load
+    /// once it runs).
+    fn ensure_sweep(&self) {
+        let Some(every) = self.inner.sweep_every else {
+            return;
+        };
+        if self.inner.sweep_started.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            if !self.inner.sweep_started.swap(true, Ordering::AcqRel) {
+                handle.spawn(sweep_task(Arc::downgrade(&self.inner), every));
+            }
+        }
+    }
+
+    /// Whether the background sweep runs.
+    pub fn sweeping(&self) -> bool {
+        self.inner.sweep_started.load(Ordering::Relaxed)
     }
 
     /// The number of stored records, including expired ones not yet reclaimed.
@@ -262,6 +299,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, record: &Record) -> Result<u64, StoreError> {
+        self.ensure_sweep();
         let now = self.inner.clock.now();
         let mut state = self.inner.lock();
         if state.live(&record.id, now).is_some() {
@@ -426,6 +464,27 @@ impl Ord for ById {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_bounded_and_its_sweep_starts_on_first_use_in_a_runtime() {
+        // Built outside any runtime (a `static`, a `main` before the runtime, …).
+        let store = MemoryStore::default();
+        assert_eq!(store.inner.max_entries, Some(DEFAULT_MAX_ENTRIES));
+        assert!(!store.sweeping());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let now = store.inner.clock.now();
+            let r = Record::new(SessionId::generate(), now, now + TDuration::seconds(60));
+            store.create(&r).await.unwrap();
+        });
+        assert!(
+            store.sweeping(),
+            "the first write inside a runtime starts the sweep"
+        );
+    }
     use time::Duration as TDuration;
 
     fn rec(now: OffsetDateTime, ttl_s: i64, user: Option<&str>) -> Record {

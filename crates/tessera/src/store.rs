@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 /// Result of a conditional [`SessionStore::save`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaveOutcome {
     /// Written; the record's new version token.
     Saved(u64),

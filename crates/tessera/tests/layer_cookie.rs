@@ -329,7 +329,31 @@ async fn header_transport_for_api_clients() {
         r.set_cookies.is_empty(),
         "header-only transport sends no cookie"
     );
-    assert!(r.headers.get("x-session-id").is_some());
+    let token = r.headers["x-session-id"].to_str().unwrap().to_owned();
+    // The client learns that its session ended: an empty header after a logout …
+    let h = [("x-session-id", token.as_str())];
+    let r = send_with(&app, "POST", "/destroy", None, &h).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.headers["x-session-id"], "",
+        "an empty token ends the client's session"
+    );
+    // … and whenever the token it sends names no session (expired, revoked, tampered).
+    let r = send_with(&app, "GET", "/get/a", None, &h).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.headers["x-session-id"], "");
+    let r = send_with(
+        &app,
+        "GET",
+        "/get/a",
+        None,
+        &[("x-session-id", "s:forged.sig")],
+    )
+    .await;
+    assert_eq!(r.headers["x-session-id"], "");
+    // A route that never uses the session says nothing about it.
+    let r = send_with(&app, "GET", "/none", None, &h).await;
+    assert!(r.headers.get("x-session-id").is_none());
 }
 
 fn app_with(cfg: SessionConfig) -> axum::Router {

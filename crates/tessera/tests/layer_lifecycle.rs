@@ -292,3 +292,61 @@ async fn custom_genid_is_used() {
         "unusable genid output falls back to a random id"
     );
 }
+
+/// `reload()`: discards this request's changes, sees other requests' writes, and says
+/// `NotFound` (401) for a session that is not (or no longer) stored.
+#[tokio::test]
+async fn reload_discards_own_changes_and_sees_other_writes() {
+    use axum::routing::post;
+    use tessera::{Session, SessionLayer};
+    let store = MemoryStore::default();
+    let layer = SessionLayer::new(store.clone(), config().build().unwrap());
+    let app = routes()
+        .route(
+            "/scratch-then-reload",
+            post(|s: Session| async move {
+                s.insert("scratch", "lost").await?;
+                s.insert("a", "changed").await?;
+                s.reload().await?;
+                let scratch: Option<String> = s.get("scratch").await?;
+                let a: Option<String> = s.get("a").await?;
+                Ok::<_, tessera::Error>(format!("{scratch:?} {a:?}"))
+            }),
+        )
+        .layer(layer);
+    let mut c = Client::new(app.clone());
+    c.req("POST", "/set/a/1").await;
+    let r = c.req("POST", "/scratch-then-reload").await;
+    assert_eq!(
+        r.body, r#"None Some("1")"#,
+        "the request's changes are gone"
+    );
+    assert_eq!(
+        c.req("GET", "/get/scratch").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.req("GET", "/get/a").await.body,
+        "\"1\"",
+        "nothing was saved"
+    );
+
+    // Another request's write, made directly in the store, is what reload sees.
+    let id = id_of(c.cookie.as_ref().unwrap());
+    let mut r = store.load(&id).await.unwrap().unwrap();
+    r.data.insert("a".into(), serde_json::json!("2"));
+    store.save(&r).await.unwrap();
+    assert_eq!(
+        c.req("POST", "/scratch-then-reload").await.body,
+        r#"None Some("2")"#
+    );
+
+    // A session that is not stored cannot be reloaded.
+    let r = send(&app, "POST", "/scratch-then-reload", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    store.delete(&id).await.unwrap();
+    assert_eq!(
+        c.req("POST", "/scratch-then-reload").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
