@@ -270,17 +270,16 @@ async fn save_batch(
             return Ok((base, rejected));
         }
         lifetime.refresh(&mut record, cx.config.clock.now());
-        match cx.store.save(&record).await? {
-            SaveOutcome::Saved(version) => {
-                record.version = version;
+        match cx.store.save(Arc::new(record)).await? {
+            (SaveOutcome::Saved(_), saved) => {
                 metrics::counter!(names::SAVED).increment(1);
-                return Ok((Arc::new(record), rejected));
+                return Ok((saved, rejected));
             }
-            SaveOutcome::Missing => {
+            (SaveOutcome::Missing, _) => {
                 tracing::info!(session = %id, "session ended (destroyed or expired) before this request saved it; its changes are dropped");
                 return Err(Error::Ended);
             }
-            SaveOutcome::Conflict => {
+            (SaveOutcome::Conflict, _) => {
                 metrics::counter!(names::CONFLICTS).increment(1);
                 if attempt >= cx.config.max_attempts {
                     tracing::warn!(session = %id, attempt, "giving up on a contended session save");

@@ -39,8 +39,12 @@ impl Instrumented {
             .await
     }
 
-    pub(crate) async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
-        self.call("save", &record.id, self.store.0.save(record))
+    pub(crate) async fn save(
+        &self,
+        record: Arc<Record>,
+    ) -> Result<(SaveOutcome, Arc<Record>), StoreError> {
+        let id = record.id.clone();
+        self.call("save", &id, self.store.0.save_shared(record))
             .await
     }
 

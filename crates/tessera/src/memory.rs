@@ -5,7 +5,7 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::store::{SaveOutcome, ScanPage, SessionStore};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -54,7 +54,6 @@ pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 struct State {
     /// Shared with the sessions that loaded them (copy-on-write on both sides).
     records: HashMap<SessionId, Arc<Record>>,
-    by_expiry: BTreeSet<(OffsetDateTime, SessionId)>,
     by_user: HashMap<String, HashSet<SessionId>>,
     next_version: u64,
 }
@@ -163,30 +162,32 @@ impl State {
         self.records.get(id).filter(|r| !r.is_expired(now))
     }
 
-    fn insert(&mut self, mut record: Record) -> u64 {
+    /// Stores `record` under a new version (no copy: the `Arc` is kept). The caller holds
+    /// no other reference, so the version is set in place.
+    fn insert(&mut self, mut record: Arc<Record>) -> (u64, Arc<Record>) {
         self.next_version += 1;
-        record.version = self.next_version;
-        self.by_expiry
-            .insert((record.expires_at, record.id.clone()));
-        if let Some(user) = &record.user {
-            self.by_user
-                .entry(user.clone())
-                .or_default()
-                .insert(record.id.clone());
+        let version = self.next_version;
+        Arc::make_mut(&mut record).version = version;
+        let old = self.records.insert(record.id.clone(), Arc::clone(&record));
+        let same_user = old.as_ref().is_some_and(|o| o.user == record.user);
+        if !same_user {
+            if let Some(user) = &record.user {
+                self.by_user
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(record.id.clone());
+            }
+            if let Some(old) = old {
+                self.unindex(&old);
+            }
         }
-        let version = record.version;
-        if let Some(old) = self.records.insert(record.id.clone(), Arc::new(record)) {
-            self.unindex(&old);
-        }
-        version
+        (version, record)
     }
 
-    /// Removes an old record's index entries (the record itself is already replaced or removed).
+    /// Removes an old record's user-index entry (the record itself is already replaced or
+    /// removed).
     fn unindex(&mut self, old: &Record) {
         let current = self.records.get(&old.id);
-        if current.map(|r| r.expires_at) != Some(old.expires_at) {
-            self.by_expiry.remove(&(old.expires_at, old.id.clone()));
-        }
         if let Some(user) = &old.user {
             if current.and_then(|r| r.user.as_ref()) != Some(user) {
                 if let Some(set) = self.by_user.get_mut(user) {
@@ -209,21 +210,50 @@ impl State {
         }
     }
 
+    /// One pass over the map (no expiry index to keep up on every write: a write costs
+    /// one map insert). 100,000 sessions take well under a millisecond.
     fn remove_expired(&mut self, now: OffsetDateTime) -> u64 {
-        let mut removed = 0;
-        while let Some((exp, id)) = self.by_expiry.first().cloned() {
-            if exp > now {
-                break;
-            }
-            self.by_expiry.pop_first();
-            if self.records.get(&id).is_some_and(|r| r.expires_at == exp) && self.remove(&id) {
-                removed += 1;
-            }
+        let expired: Vec<SessionId> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.is_expired(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            self.remove(id);
         }
-        if removed > 0 {
+        if !expired.is_empty() {
             self.shrink();
         }
-        removed
+        expired.len() as u64
+    }
+
+    /// Makes room under the bound `max`: expired records first, then the 1 % (at least
+    /// one) closest to expiry, so a flood of new sessions costs O(1) amortised per create.
+    fn make_room(&mut self, max: usize, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.remove_expired(now);
+        if self.records.len() < max {
+            return Ok(());
+        }
+        let evict = (max / 100).max(1).min(self.records.len());
+        if evict == 0 {
+            return Err(StoreError::Full(max));
+        }
+        let mut by_expiry: Vec<(OffsetDateTime, SessionId)> = self
+            .records
+            .values()
+            .map(|r| (r.expires_at, r.id.clone()))
+            .collect();
+        by_expiry.select_nth_unstable_by(evict - 1, |a, b| a.0.cmp(&b.0));
+        for (_, id) in by_expiry.into_iter().take(evict) {
+            self.remove(&id);
+        }
+        tracing::warn!(
+            max,
+            evicted = evict,
+            "memory store full: evicted the sessions closest to expiry"
+        );
+        Ok(())
     }
 
     fn shrink(&mut self) {
@@ -307,41 +337,41 @@ impl SessionStore for MemoryStore {
         }
         if let Some(max) = self.inner.max_entries {
             if state.records.len() >= max && !state.records.contains_key(&record.id) {
-                state.remove_expired(now);
-                while state.records.len() >= max {
-                    let Some((_, victim)) = state.by_expiry.pop_first() else {
-                        return Err(StoreError::Full(max));
-                    };
-                    if state.remove(&victim) {
-                        tracing::warn!(
-                            max,
-                            "memory store full: evicted the session closest to expiry"
-                        );
-                    }
-                }
+                state.make_room(max, now)?;
             }
         }
-        Ok(state.insert(record.clone()))
+        Ok(state.insert(Arc::new(record.clone())).0)
     }
 
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
+        let (outcome, _) = self.save_shared(Arc::new(record.clone())).await?;
+        Ok(outcome)
+    }
+
+    /// Keeps the given record itself (no copy).
+    async fn save_shared(
+        &self,
+        record: Arc<Record>,
+    ) -> Result<(SaveOutcome, Arc<Record>), StoreError> {
         let now = self.inner.clock.now();
         let mut state = self.inner.lock();
-        match state.live(&record.id, now) {
-            None => Ok(SaveOutcome::Missing),
-            Some(current) if current.version != record.version => Ok(SaveOutcome::Conflict),
-            Some(_) => Ok(SaveOutcome::Saved(state.insert(record.clone()))),
-        }
+        let outcome = match state.live(&record.id, now) {
+            None => SaveOutcome::Missing,
+            Some(current) if current.version != record.version => SaveOutcome::Conflict,
+            Some(_) => {
+                let (version, stored) = state.insert(record);
+                return Ok((SaveOutcome::Saved(version), stored));
+            }
+        };
+        Ok((outcome, record))
     }
 
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
         let now = self.inner.clock.now();
         let mut state = self.inner.lock();
-        let Some(old) = state.live(id, now).map(|r| r.expires_at) else {
+        if state.live(id, now).is_none() {
             return Ok(false);
-        };
-        state.by_expiry.remove(&(old, id.clone()));
-        state.by_expiry.insert((expires_at, id.clone()));
+        }
         if let Some(r) = state.records.get_mut(id) {
             Arc::make_mut(r).expires_at = expires_at;
         }

@@ -110,10 +110,18 @@ impl Secrets {
     /// Returns `None` unless the value is `s:<id>.<sig>` with a signature made by one of the
     /// secrets (tried in order) and a valid id. Comparison is constant-time.
     pub fn verify(&self, value: &str) -> Option<Verified> {
+        // Percent-decode into a stack buffer (a signed value is at most the longest id plus
+        // 46 bytes), so verifying allocates nothing.
+        let mut buf = [0u8; crate::id::MAX_ID_LEN + 64];
         let decoded;
         let value = if value.contains('%') {
-            decoded = percent_decode_str(value).decode_utf8().ok()?;
-            &*decoded
+            let mut n = 0;
+            for b in percent_decode_str(value) {
+                *buf.get_mut(n)? = b;
+                n += 1;
+            }
+            decoded = std::str::from_utf8(&buf[..n]).ok()?;
+            decoded
         } else {
             value
         };

@@ -75,6 +75,28 @@ pub trait SessionStore: Send + Sync + 'static {
         async move { Ok(self.load(id).await?.map(Arc::new)) }
     }
 
+    /// [`save`](Self::save), with the record behind an `Arc`: the engine saves through
+    /// this. Returns the outcome and the record as saved (with its new version on
+    /// success). The default calls `save` and moves the record out of the `Arc` (no copy
+    /// when the caller holds the only reference); an in-process store overrides it to keep
+    /// the `Arc` itself.
+    fn save_shared(
+        &self,
+        record: Arc<Record>,
+    ) -> impl Future<Output = Result<(SaveOutcome, Arc<Record>), StoreError>> + Send {
+        async move {
+            let outcome = self.save(&record).await?;
+            match outcome {
+                SaveOutcome::Saved(version) => {
+                    let mut record = Arc::unwrap_or_clone(record);
+                    record.version = version;
+                    Ok((outcome, Arc::new(record)))
+                }
+                _ => Ok((outcome, record)),
+            }
+        }
+    }
+
     /// Stores a new record; fails with [`StoreError::IdCollision`] if the id exists.
     /// Returns the stored version token.
     fn create(&self, record: &Record) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -149,6 +171,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn load_shared<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, Option<Arc<Record>>>;
     fn create<'a>(&'a self, record: &'a Record) -> BoxFut<'a, u64>;
     fn save<'a>(&'a self, record: &'a Record) -> BoxFut<'a, SaveOutcome>;
+    fn save_shared(&self, record: Arc<Record>) -> BoxFut<'_, (SaveOutcome, Arc<Record>)>;
     fn touch<'a>(&'a self, id: &'a SessionId, expires_at: OffsetDateTime) -> BoxFut<'a, bool>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFut<'a, bool>;
     fn list_by_user<'a>(&'a self, user: &'a str) -> BoxFut<'a, Vec<Record>>;
@@ -174,6 +197,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn save<'a>(&'a self, record: &'a Record) -> BoxFut<'a, SaveOutcome> {
         Box::pin(SessionStore::save(self, record))
+    }
+    fn save_shared(&self, record: Arc<Record>) -> BoxFut<'_, (SaveOutcome, Arc<Record>)> {
+        Box::pin(SessionStore::save_shared(self, record))
     }
     fn touch<'a>(&'a self, id: &'a SessionId, expires_at: OffsetDateTime) -> BoxFut<'a, bool> {
         Box::pin(SessionStore::touch(self, id, expires_at))
@@ -238,6 +264,12 @@ impl SessionStore for BoxedStore {
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
         self.0.save(record).await
     }
+    async fn save_shared(
+        &self,
+        record: Arc<Record>,
+    ) -> Result<(SaveOutcome, Arc<Record>), StoreError> {
+        self.0.save_shared(record).await
+    }
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
         self.0.touch(id, expires_at).await
     }
@@ -277,6 +309,12 @@ impl<S: SessionStore> SessionStore for Arc<S> {
     }
     async fn save(&self, record: &Record) -> Result<SaveOutcome, StoreError> {
         (**self).save(record).await
+    }
+    async fn save_shared(
+        &self,
+        record: Arc<Record>,
+    ) -> Result<(SaveOutcome, Arc<Record>), StoreError> {
+        (**self).save_shared(record).await
     }
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
         (**self).touch(id, expires_at).await
