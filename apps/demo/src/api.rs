@@ -195,8 +195,8 @@ pub async fn list_sessions(
             json!({
                 "handle": v.handle,
                 "current": v.current,
-                "created_at": tessera::record::iso_ms(v.created_at),
-                "last_seen_at": v.last_seen_at.map(tessera::record::iso_ms),
+                "created_at": tessera::store_support::iso_ms(v.created_at),
+                "last_seen_at": v.last_seen_at.map(tessera::store_support::iso_ms),
                 "user_agent": v.user_agent,
                 "ip": v.ip,
             })

@@ -121,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 fn now_iso() -> String {
-    tessera::record::iso_ms(OffsetDateTime::now_utc())
+    tessera::store_support::iso_ms(OffsetDateTime::now_utc())
 }
 
 /// The logged-in user, if any. A malformed `user` value (e.g. written by another app)

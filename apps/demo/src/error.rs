@@ -97,3 +97,33 @@ impl IntoResponse for ApiFail {
         }
     }
 }
+
+/// Renders responses the session layer replaced (store down: 503; session ended during the
+/// request: 409), which arrive with an empty body and a `tessera::SessionFailure`: JSON
+/// under `/api`, a page elsewhere, with the layer's headers (`Retry-After`, `no-store`).
+pub async fn render_session_failures(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/api");
+    let res = next.run(req).await;
+    let Some(failure) = res.extensions().get::<tessera::SessionFailure>().copied() else {
+        return res;
+    };
+    let message = match failure.status {
+        StatusCode::SERVICE_UNAVAILABLE => "Service unavailable, please try again shortly.",
+        StatusCode::CONFLICT => "Your session ended while this request was running.",
+        _ => "Something went wrong on our side.",
+    };
+    let mut page = if api {
+        crate::api::error(failure.status, message)
+    } else {
+        crate::pages::error_page(failure.status, message)
+    };
+    for name in [http::header::RETRY_AFTER, http::header::CACHE_CONTROL] {
+        if let Some(v) = res.headers().get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    page
+}

@@ -113,7 +113,7 @@ pub fn random_token(n: usize) -> String {
 /// The session secrets: `SESSION_SECRET` (comma-separated), or the generated one kept in
 /// `DATA_DIR/secret` (created with mode 0600).
 fn secrets(config: &Config, warnings: &mut Vec<String>) -> anyhow::Result<Vec<String>> {
-    let min = tessera::signing::MIN_SECRET_LEN;
+    let min = tessera::MIN_SECRET_LEN;
     if let Some(raw) = &config.session_secret {
         let list: Vec<String> = raw
             .split(',')
@@ -284,6 +284,7 @@ impl App {
             .fallback(pages::not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY))
             .layer(SessionLayer::with_boxed(opened.store, session_config))
+            .layer(axum::middleware::from_fn(error::render_session_failures))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 auth::client_ip,

@@ -1023,6 +1023,9 @@ async fn security_headers_health_and_metrics(b: Backend) {
 struct Flaky {
     inner: tessera::MemoryStore,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Only writes fail (loads work): the end-of-request save fails after the handler
+    /// succeeded, so the session layer replaces the response.
+    writes_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Flaky {
@@ -1049,6 +1052,9 @@ impl tessera::SessionStore for Flaky {
     }
     async fn save(&self, r: &tessera::Record) -> Result<tessera::SaveOutcome, tessera::StoreError> {
         self.check()?;
+        if self.writes_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tessera::StoreError::unavailable("injected write outage"));
+        }
         self.inner.save(r).await
     }
     async fn touch(
@@ -1113,6 +1119,20 @@ async fn store_outage_is_503_and_unhealthy() {
         200,
         "back when the store is"
     );
+    // A save that fails after the handler succeeded: the layer's 503, rendered as JSON
+    // under /api and as a page elsewhere (never an empty body).
+    store
+        .writes_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = c
+        .post_json("/api/cart/items", json!({"sku": "SKU-1"}))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+    store
+        .writes_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,7 +77,7 @@ fn double_to_json(f: f64) -> Value {
 
 /// `Date#toISOString` of a millisecond timestamp (clamped to the range `time` supports).
 pub(crate) fn iso_from_millis(ms: i64) -> String {
-    tessera::record::iso_ms(datetime_from_millis(ms))
+    tessera::store_support::iso_ms(datetime_from_millis(ms))
 }
 
 /// A millisecond timestamp as an instant, clamped to the representable range.

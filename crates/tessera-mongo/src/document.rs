@@ -15,7 +15,7 @@ use crate::crypto::WebCryptoAdapter;
 use mongodb::bson::{Bson, Document, doc};
 use serde_json::Value;
 use std::sync::Arc;
-use tessera::record::COOKIE_KEY;
+use tessera::store_support::COOKIE_KEY;
 use tessera::{Record, SessionId, StoreError};
 use time::OffsetDateTime;
 
@@ -163,7 +163,11 @@ impl Codec {
             _ => None,
         };
         let version = version_of(doc);
-        let mut record = Record::from_value(id, payload, now, version, now)?;
+        let mut record = Record::from_value(
+            id,
+            payload,
+            tessera::StoredMeta::new(now, version).read_at(now),
+        )?;
         // connect-mongo: a document without `expires` lives for `ttl` (from the cookie's
         // expiry when it has one).
         record.expires_at = stored_expiry

@@ -254,7 +254,7 @@ async fn tessera_documents_have_connect_mongo_shape() {
     assert_eq!(session["cookie"]["originalMaxAge"], json!(3_600_000));
     assert_eq!(
         session["cookie"]["expires"],
-        json!(tessera::record::iso_ms(r.expires_at))
+        json!(tessera::store_support::iso_ms(r.expires_at))
     );
     assert_eq!(session["user"], r.data["user"]);
     let exp = d.get_datetime("expires").unwrap();
@@ -283,9 +283,7 @@ async fn tessera_documents_have_connect_mongo_shape() {
     let back = Record::from_json(
         r.id.clone(),
         d.get_str("session").unwrap(),
-        r.expires_at,
-        0,
-        r.created_at,
+        tessera::StoredMeta::new(r.expires_at, 0).read_at(r.created_at),
     )
     .unwrap();
     assert_eq!(back.data, r.data);

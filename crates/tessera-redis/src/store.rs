@@ -9,7 +9,9 @@ use crate::scripts::{self, PRUNE, SAVE};
 use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera::{Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
+use tessera::{
+    Clock, Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError, StoredMeta,
+};
 use time::OffsetDateTime;
 
 /// A session store on Redis or Redis Cluster, compatible with connect-redis.
@@ -213,7 +215,7 @@ impl RedisStore {
         };
         let v = version(&raw);
         let json = self.inner.codec.decode(raw, key)?;
-        Record::from_json(id, &json, expires_at, v, now).map(Some)
+        Record::from_json(id, &json, StoredMeta::new(expires_at, v).read_at(now)).map(Some)
     }
 
     /// `ZADD <user index> <now ms> <stored id>`.

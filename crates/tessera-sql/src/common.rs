@@ -108,7 +108,11 @@ pub(crate) fn decode(
     token: u64,
     now: OffsetDateTime,
 ) -> Result<Record, StoreError> {
-    Record::from_json(id, sess, expire, token, now)
+    Record::from_json(
+        id,
+        sess,
+        tessera::StoredMeta::new(expire, token).read_at(now),
+    )
 }
 
 /// Parses a `sid` read from the table (rows written by other apps may hold ids Tessera

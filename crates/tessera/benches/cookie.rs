@@ -1,16 +1,20 @@
 //! Cookie signing and verification (HMAC-SHA256, express-session format).
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use tessera::SessionId;
-use tessera::signing::Secrets;
+use tessera::{SessionConfig, SessionId};
 
 fn bench(c: &mut Criterion) {
-    let secrets = Secrets::new(&["a benchmark secret of at least thirty-two bytes"]).unwrap();
-    let rotated = Secrets::new(&[
-        "a brand new secret, thirty-two bytes or more!!",
-        "a benchmark secret of at least thirty-two bytes",
-    ])
-    .unwrap();
+    let secrets = SessionConfig::builder()
+        .secret("a benchmark secret of at least thirty-two bytes")
+        .build()
+        .unwrap();
+    let rotated = SessionConfig::builder()
+        .secrets([
+            "a brand new secret, thirty-two bytes or more!!",
+            "a benchmark secret of at least thirty-two bytes",
+        ])
+        .build()
+        .unwrap();
     let id = SessionId::generate();
     let cookie = secrets.sign(&id);
     let tampered = format!("{}x", &cookie[..cookie.len() - 1]);

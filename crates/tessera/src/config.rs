@@ -209,9 +209,24 @@ impl SessionConfig {
         self.idle_timeout
     }
 
-    /// Signs an id as the cookie value (percent-encoded `s:<id>.<sig>`).
+    /// Signs an id as the cookie value (percent-encoded `s:<id>.<sig>`, as express-session).
+    ///
+    /// ```
+    /// # use tessera::{SessionConfig, SessionId};
+    /// let config = SessionConfig::builder().secret("k".repeat(32)).build().unwrap();
+    /// let id = SessionId::generate();
+    /// let value = config.sign(&id);
+    /// assert_eq!(config.verify(&value), Some(id));
+    /// assert_eq!(config.verify(&value.replace("s%3A", "s%3Ax")), None);
+    /// ```
     pub fn sign(&self, id: &crate::SessionId) -> String {
         self.secrets.sign(id)
+    }
+
+    /// Verifies a cookie or header value against every configured secret (constant-time)
+    /// and returns the session id it carries.
+    pub fn verify(&self, value: &str) -> Option<crate::SessionId> {
+        self.secrets.verify(value).map(|v| v.id)
     }
 }
 

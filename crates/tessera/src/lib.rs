@@ -69,10 +69,10 @@ mod lifetime;
 mod log;
 mod memory;
 mod metrics;
-pub mod record;
+mod record;
 mod record_parse;
 mod session;
-pub mod signing;
+mod signing;
 mod state;
 mod store;
 #[cfg(feature = "testkit")]
@@ -91,6 +91,13 @@ pub use id::{IdGenerator, MAX_ID_LEN, SessionId};
 pub use layer::{SessionFailure, SessionLayer, SessionService};
 pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore, MemoryStoreBuilder};
 pub use metrics::names as metric_names;
-pub use record::{CookieData, Record};
+pub use record::{CookieData, Record, StoredMeta};
+pub use signing::MIN_SECRET_LEN;
+
+/// What a store crate needs besides [`Record`]: the stored format's reserved keys and the
+/// JavaScript date format Node writes (`Date#toISOString`).
+pub mod store_support {
+    pub use crate::record::{COOKIE_KEY, META_KEY, iso_ms};
+}
 pub use session::Session;
 pub use store::{BoxedStore, SaveOutcome, ScanPage, SessionStore};

@@ -24,6 +24,7 @@ pub const COOKIE_KEY: &str = "cookie";
 
 /// The `cookie` object express-session stores with every session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CookieData {
     /// `originalMaxAge` in milliseconds; `None` = a browser-session cookie.
     pub original_max_age: Option<i64>,
@@ -45,8 +46,39 @@ pub struct CookieData {
     pub same_site: Option<Value>,
 }
 
+/// What a store knows about a stored record besides its JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredMeta {
+    /// The server-side expiry (the store's TTL or expiry column).
+    pub expires_at: OffsetDateTime,
+    /// The store's version token of the record.
+    pub version: u64,
+    /// When it was read: stands in for the creation time of a record written without
+    /// Tessera's metadata (by express-session).
+    pub read_at: OffsetDateTime,
+}
+
+impl StoredMeta {
+    /// A record expiring at `expires_at` with version token `version`, read now.
+    pub fn new(expires_at: OffsetDateTime, version: u64) -> Self {
+        Self {
+            expires_at,
+            version,
+            read_at: crate::Clock::System.now(),
+        }
+    }
+
+    /// When the record was read (default: now).
+    pub fn read_at(mut self, at: OffsetDateTime) -> Self {
+        self.read_at = at;
+        self
+    }
+}
+
 /// One stored session.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Record {
     /// The session id.
     pub id: SessionId,
@@ -202,37 +234,30 @@ impl Record {
         serde_json::to_string(&DataView(self)).unwrap_or_else(|_| String::from("{\"cookie\":{}}"))
     }
 
-    /// Parses a stored JSON value written by Tessera or by express-session.
+    /// Parses a stored JSON value written by Tessera or by express-session; `meta` is what
+    /// the store knows besides the JSON.
     ///
-    /// `expires_at` and `version` come from the store (its TTL/column and its version token);
-    /// `now` stands in for the creation time when the record has no Tessera metadata.
-    pub fn from_json(
-        id: SessionId,
-        json: &str,
-        expires_at: OffsetDateTime,
-        version: u64,
-        now: OffsetDateTime,
-    ) -> Result<Self, StoreError> {
+    /// ```
+    /// # use tessera::{Record, SessionId, StoredMeta};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let json = r#"{"cookie":{"originalMaxAge":null,"expires":null},"user":"ana"}"#;
+    /// let meta = StoredMeta::new(now + std::time::Duration::from_secs(60), 7).read_at(now);
+    /// let r = Record::from_json(SessionId::generate(), json, meta).unwrap();
+    /// assert_eq!((r.version, r.data["user"].as_str()), (7, Some("ana")));
+    /// ```
+    pub fn from_json(id: SessionId, json: &str, meta: StoredMeta) -> Result<Self, StoreError> {
         let parts = crate::record_parse::Parts::from_str(json).map_err(StoreError::decode)?;
         Ok(Self::from_parts(
             id,
             parts.data,
             parts.cookie.unwrap_or_default(),
             parts.meta.unwrap_or_default(),
-            expires_at,
-            version,
-            now,
+            meta,
         ))
     }
 
     /// Like [`Record::from_json`], from an already parsed value.
-    pub fn from_value(
-        id: SessionId,
-        value: Value,
-        expires_at: OffsetDateTime,
-        version: u64,
-        now: OffsetDateTime,
-    ) -> Result<Self, StoreError> {
+    pub fn from_value(id: SessionId, value: Value, meta: StoredMeta) -> Result<Self, StoreError> {
         let Value::Object(mut data) = value else {
             return Err(StoreError::decode("session record is not a JSON object"));
         };
@@ -240,13 +265,12 @@ impl Record {
             .shift_remove(COOKIE_KEY)
             .map(CookieData::from_owned)
             .unwrap_or_default();
+        let stored = meta;
         let meta: Meta = match data.shift_remove(META_KEY) {
             Some(m) => serde_json::from_value(m).map_err(StoreError::decode)?,
             None => Meta::default(),
         };
-        Ok(Self::from_parts(
-            id, data, cookie, meta, expires_at, version, now,
-        ))
+        Ok(Self::from_parts(id, data, cookie, meta, stored))
     }
 
     fn from_parts(
@@ -254,19 +278,21 @@ impl Record {
         data: Map<String, Value>,
         cookie: CookieData,
         meta: Meta,
-        expires_at: OffsetDateTime,
-        version: u64,
-        now: OffsetDateTime,
+        stored: StoredMeta,
     ) -> Self {
         Self {
             id,
             data,
             cookie,
-            created_at: meta.created.as_deref().and_then(parse_iso).unwrap_or(now),
+            created_at: meta
+                .created
+                .as_deref()
+                .and_then(parse_iso)
+                .unwrap_or(stored.read_at),
             user: meta.user,
             absolute_timeout_ms: meta.abs_ms,
-            expires_at,
-            version,
+            expires_at: stored.expires_at,
+            version: stored.version,
         }
     }
 
@@ -288,7 +314,7 @@ mod tests {
         let id = SessionId::parse("WLB00T5veRHhEVBeUTOOCDYhcTBlb7kS").unwrap();
         let now = datetime!(2026-11-22 10:44:48.157 UTC);
         let exp = datetime!(2026-11-23 10:44:48.157 UTC);
-        let r = Record::from_json(id, NODE_REDIS, exp, 0, now).unwrap();
+        let r = Record::from_json(id, NODE_REDIS, StoredMeta::new(exp, 0).read_at(now)).unwrap();
         assert_eq!(r.cookie.original_max_age, Some(86_400_000));
         assert_eq!(r.cookie.expires, Some(exp));
         assert_eq!(r.cookie.http_only, Some(true));
@@ -329,8 +355,12 @@ mod tests {
         );
         r.user = Some("42".into());
         r.absolute_timeout_ms = Some(1000);
-        let back =
-            Record::from_json(id, &r.to_json(), now, 0, datetime!(2030-01-01 0:00 UTC)).unwrap();
+        let back = Record::from_json(
+            id,
+            &r.to_json(),
+            StoredMeta::new(now, 0).read_at(datetime!(2030-01-01 0:00 UTC)),
+        )
+        .unwrap();
         assert_eq!(back, r);
         assert_eq!(back.data.keys().collect::<Vec<_>>(), ["zeta", "alpha"]);
     }
@@ -339,8 +369,8 @@ mod tests {
     fn rejects_non_objects() {
         let id = SessionId::parse("abc").unwrap();
         let now = datetime!(2026-11-22 10:00 UTC);
-        assert!(Record::from_json(id.clone(), "[1]", now, 0, now).is_err());
-        assert!(Record::from_json(id, "{not json", now, 0, now).is_err());
+        assert!(Record::from_json(id.clone(), "[1]", StoredMeta::new(now, 0)).is_err());
+        assert!(Record::from_json(id, "{not json", StoredMeta::new(now, 0)).is_err());
     }
 
     #[test]

@@ -233,8 +233,12 @@ async fn reads_a_session_written_by_express_session() {
     let id = SessionId::parse("WLB00T5veRHhEVBeUTOOCDYhcTBlb7kS").unwrap();
     let now = tessera::Clock::System.now();
     let json = r#"{"cookie":{"originalMaxAge":86400000,"expires":"2099-11-23T10:44:48.157Z","httpOnly":true,"path":"/"},"user":"John Doe"}"#;
-    let rec =
-        Record::from_json(id.clone(), json, now + Duration::from_secs(86400), 0, now).unwrap();
+    let rec = Record::from_json(
+        id.clone(),
+        json,
+        tessera::StoredMeta::new(now + Duration::from_secs(86400), 0).read_at(now),
+    )
+    .unwrap();
     store.create(&rec).await.unwrap();
     let cfg = SessionConfig::express_compat()
         .secret("keyboard cat".repeat(3))
