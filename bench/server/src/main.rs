@@ -2,7 +2,8 @@
 //! `GET /login`, `/read`, `/incr`, `/none` on 127.0.0.1:$PORT.
 //!
 //! `tessera-bench-server --store memory|redis|sqlite|postgres [--count-ops]` (`REDIS_URL`,
-//! `SQLITE_PATH`, `DATABASE_URL`; `REDIS_BATCH=0` turns off Redis command batching).
+//! `SQLITE_PATH`, `DATABASE_URL`; `REDIS_BATCH=0` turns off Redis command batching;
+//! `MEMORY_MAX_ENTRIES` raises the memory store's bound for scale runs).
 //! `--count-ops` wraps the store in a counter read at `GET /_stats` (for `store-ops.sh`);
 //! without it the store is used as an application would use it.
 
@@ -51,7 +52,16 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(String::as_str)
     {
-        None | Some("memory") => tessera::BoxedStore::new(MemoryStore::default()),
+        None | Some("memory") => {
+            // MEMORY_MAX_ENTRIES raises the default bound (100,000) for scale runs.
+            let max = std::env::var("MEMORY_MAX_ENTRIES")
+                .ok()
+                .map(|v| v.parse())
+                .transpose()
+                .context("MEMORY_MAX_ENTRIES")?
+                .unwrap_or(tessera::DEFAULT_MAX_ENTRIES);
+            tessera::BoxedStore::new(MemoryStore::builder().max_entries(max).build())
+        }
         Some("redis") => {
             let url =
                 std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
