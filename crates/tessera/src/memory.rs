@@ -230,15 +230,13 @@ impl State {
 
     /// Makes room under the bound `max`: expired records first, then the 1 % (at least
     /// one) closest to expiry, so a flood of new sessions costs O(1) amortised per create.
-    fn make_room(&mut self, max: usize, now: OffsetDateTime) -> Result<(), StoreError> {
+    fn make_room(&mut self, max: usize, now: OffsetDateTime) {
         self.remove_expired(now);
         if self.records.len() < max {
-            return Ok(());
+            return;
         }
+        // Here records.len() >= max >= 1, so at least one record goes.
         let evict = (max / 100).max(1).min(self.records.len());
-        if evict == 0 {
-            return Err(StoreError::Full(max));
-        }
         let mut by_expiry: Vec<(OffsetDateTime, SessionId)> = self
             .records
             .values()
@@ -253,7 +251,6 @@ impl State {
             evicted = evict,
             "memory store full: evicted the sessions closest to expiry"
         );
-        Ok(())
     }
 
     fn shrink(&mut self) {
@@ -337,7 +334,7 @@ impl SessionStore for MemoryStore {
         }
         if let Some(max) = self.inner.max_entries {
             if state.records.len() >= max && !state.records.contains_key(&record.id) {
-                state.make_room(max, now)?;
+                state.make_room(max, now);
             }
         }
         Ok(state.insert(Arc::new(record.clone())).0)
@@ -521,6 +518,20 @@ mod tests {
         let mut r = Record::new(SessionId::generate(), now, now + TDuration::seconds(ttl_s));
         r.user = user.map(str::to_owned);
         r
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_new_sessions_never_passes_the_bound() {
+        let store = MemoryStore::builder()
+            .max_entries(1_000)
+            .without_sweep()
+            .build();
+        let now = Clock::System.now();
+        for i in 0..10_000 {
+            store.create(&rec(now, 60 + i, None)).await.unwrap();
+            assert!(store.len() <= 1_000, "bound passed at create #{i}");
+        }
+        assert!(store.len() >= 990, "eviction takes 1 % at a time, not more");
     }
 
     #[tokio::test]

@@ -52,14 +52,14 @@ pub(crate) struct Ready {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Pending {
     /// An id change: the stored id to delete once the new record exists.
-    pub cycle_from: Option<SessionId>,
+    cycle_from: Option<SessionId>,
     /// `destroy()` ran: the client's cookie is cleared unless a new session replaces it.
-    pub destroyed: bool,
+    destroyed: bool,
     /// `touch()` was called: refresh the expiry even inside `touch_after`.
-    pub force_touch: bool,
+    force_touch: bool,
     /// A write during the request created the session, changed its id or moved a
     /// persistent cookie's expiry: the response carries the cookie even if it is a 5xx.
-    pub cookie_due: bool,
+    cookie_due: bool,
 }
 
 impl State {
