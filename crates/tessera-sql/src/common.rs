@@ -115,6 +115,17 @@ pub(crate) fn decode(
     )
 }
 
+/// The page size `scan` uses for a requested `limit` (at least 1, at most 10,000 rows).
+pub(crate) fn page_size(limit: usize) -> usize {
+    limit.clamp(1, 10_000)
+}
+
+/// The cursor after a page of `rows` rows of at most `limit` whose last `sid` is `last`:
+/// `None` once a page comes back short (the table has no more rows after it).
+pub(crate) fn next_cursor(rows: usize, limit: usize, last: Option<String>) -> Option<String> {
+    if rows == limit { last } else { None }
+}
+
 /// Parses a `sid` read from the table (rows written by other apps may hold ids Tessera
 /// would not issue).
 pub(crate) fn parse_sid(sid: &str) -> Option<SessionId> {

@@ -293,6 +293,26 @@ impl MySqlStore {
     }
 }
 
+/// `sid, sess, expire, token` as `list_by_user` and `scan` select them.
+type Row = (Vec<u8>, Vec<u8>, PrimitiveDateTime, u64);
+
+/// The records of `rows` (rows whose `sid` Tessera would not issue are skipped).
+fn records(rows: Vec<Row>, now: OffsetDateTime) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (sid, sess, expire, v) in rows {
+        if let Some(id) = common::parse_sid(&String::from_utf8_lossy(&sid)) {
+            out.push(common::decode(
+                id,
+                &text(sess)?,
+                expire.assume_utc(),
+                v,
+                now,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
 impl SessionStore for MySqlStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.now();
@@ -383,59 +403,31 @@ impl SessionStore for MySqlStore {
 
     async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
         let now = self.now();
-        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, u64)> =
-            sqlx::query_as(&self.inner.sql.list_by_user)
-                .bind(user)
-                .bind(utc(now))
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (sid, sess, expire, v) in rows {
-            if let Some(id) = common::parse_sid(&String::from_utf8_lossy(&sid)) {
-                out.push(common::decode(
-                    id,
-                    &text(sess)?,
-                    expire.assume_utc(),
-                    v,
-                    now,
-                )?);
-            }
-        }
-        Ok(out)
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.list_by_user)
+            .bind(user)
+            .bind(utc(now))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        records(rows, now)
     }
 
     /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
         let now = self.now();
-        let limit = limit.clamp(1, 10_000);
-        let rows: Vec<(Vec<u8>, Vec<u8>, PrimitiveDateTime, u64)> =
-            sqlx::query_as(&self.inner.sql.scan)
-                .bind(cursor.unwrap_or(""))
-                .bind(utc(now))
-                .bind(limit as i64)
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        let next = (rows.len() == limit)
-            .then(|| {
-                rows.last()
-                    .map(|r| String::from_utf8_lossy(&r.0).into_owned())
-            })
-            .flatten();
-        let mut records = Vec::with_capacity(rows.len());
-        for (sid, sess, expire, v) in rows {
-            if let Some(id) = common::parse_sid(&String::from_utf8_lossy(&sid)) {
-                records.push(common::decode(
-                    id,
-                    &text(sess)?,
-                    expire.assume_utc(),
-                    v,
-                    now,
-                )?);
-            }
-        }
-        Ok(ScanPage::new(records, next))
+        let limit = common::page_size(limit);
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.scan)
+            .bind(cursor.unwrap_or(""))
+            .bind(utc(now))
+            .bind(limit as i64)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let last = rows
+            .last()
+            .map(|r| String::from_utf8_lossy(&r.0).into_owned());
+        let next = common::next_cursor(rows.len(), limit, last);
+        Ok(ScanPage::new(records(rows, now)?, next))
     }
 
     async fn delete_by_user(

@@ -306,6 +306,19 @@ impl PostgresStore {
     }
 }
 
+/// `sid, sess, expire, token` as `list_by_user` and `scan` select them.
+type Row = (String, String, OffsetDateTime, i64);
+
+/// The records of `rows` (rows whose `sid` Tessera would not issue are skipped).
+fn records(rows: Vec<Row>, now: OffsetDateTime) -> Result<Vec<Record>, StoreError> {
+    rows.into_iter()
+        .filter_map(|(sid, sess, expire, v)| {
+            common::parse_sid(&sid)
+                .map(|id| common::decode(id, &sess, expire, common::token(v), now))
+        })
+        .collect()
+}
+
 impl SessionStore for PostgresStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.now();
@@ -381,43 +394,28 @@ impl SessionStore for PostgresStore {
 
     async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
         let now = self.now();
-        let rows: Vec<(String, String, OffsetDateTime, i64)> =
-            sqlx::query_as(&self.inner.sql.list_by_user)
-                .bind(user)
-                .bind(now)
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        rows.into_iter()
-            .filter_map(|(sid, sess, expire, v)| {
-                common::parse_sid(&sid)
-                    .map(|id| common::decode(id, &sess, expire, common::token(v), now))
-            })
-            .collect()
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.list_by_user)
+            .bind(user)
+            .bind(now)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        records(rows, now)
     }
 
     /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
         let now = self.now();
-        let limit = limit.clamp(1, 10_000);
-        let rows: Vec<(String, String, OffsetDateTime, i64)> = sqlx::query_as(&self.inner.sql.scan)
+        let limit = common::page_size(limit);
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.scan)
             .bind(cursor.unwrap_or(""))
             .bind(now)
             .bind(limit as i64)
             .fetch_all(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.0.clone()))
-            .flatten();
-        let records = rows
-            .into_iter()
-            .filter_map(|(sid, sess, expire, v)| {
-                common::parse_sid(&sid)
-                    .map(|id| common::decode(id, &sess, expire, common::token(v), now))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ScanPage::new(records, next))
+        let next = common::next_cursor(rows.len(), limit, rows.last().map(|r| r.0.clone()));
+        Ok(ScanPage::new(records(rows, now)?, next))
     }
 
     async fn delete_by_user(

@@ -293,6 +293,26 @@ impl SqliteStore {
     }
 }
 
+/// `sid, sess, expire (ms), version` as `list_by_user` and `scan` select them.
+type Row = (String, String, i64, i64);
+
+/// The records of `rows` (rows whose `sid` Tessera would not issue are skipped).
+fn records(rows: Vec<Row>, now: OffsetDateTime) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (sid, sess, expire, v) in rows {
+        if let Some(id) = common::parse_sid(&sid) {
+            out.push(common::decode(
+                id,
+                &sess,
+                from_ms(expire)?,
+                common::token(v),
+                now,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
 impl SessionStore for SqliteStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = self.now();
@@ -381,54 +401,28 @@ impl SessionStore for SqliteStore {
 
     async fn list_by_user(&self, user: &str) -> Result<Vec<Record>, StoreError> {
         let now = self.now();
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&self.inner.sql.list_by_user)
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.list_by_user)
             .bind(user)
             .bind(ms(now))
             .fetch_all(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (sid, sess, expire, v) in rows {
-            if let Some(id) = common::parse_sid(&sid) {
-                out.push(common::decode(
-                    id,
-                    &sess,
-                    from_ms(expire)?,
-                    common::token(v),
-                    now,
-                )?);
-            }
-        }
-        Ok(out)
+        records(rows, now)
     }
 
     /// Pages in `sid` order (the primary key); the cursor is the last `sid` of the page.
     async fn scan(&self, cursor: Option<&str>, limit: usize) -> Result<ScanPage, StoreError> {
         let now = self.now();
-        let limit = limit.clamp(1, 10_000);
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&self.inner.sql.scan)
+        let limit = common::page_size(limit);
+        let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.scan)
             .bind(cursor.unwrap_or(""))
             .bind(ms(now))
             .bind(limit as i64)
             .fetch_all(&self.inner.pool)
             .await
             .map_err(|e| self.err(e))?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.0.clone()))
-            .flatten();
-        let mut records = Vec::with_capacity(rows.len());
-        for (sid, sess, expire, v) in rows {
-            if let Some(id) = common::parse_sid(&sid) {
-                records.push(common::decode(
-                    id,
-                    &sess,
-                    from_ms(expire)?,
-                    common::token(v),
-                    now,
-                )?);
-            }
-        }
-        Ok(ScanPage::new(records, next))
+        let next = common::next_cursor(rows.len(), limit, rows.last().map(|r| r.0.clone()));
+        Ok(ScanPage::new(records(rows, now)?, next))
     }
 
     async fn delete_by_user(

@@ -56,20 +56,15 @@ mod conformance {
 /// The layer kit on a fresh table, through a cuttable proxy (the outage check).
 async fn kit() -> Option<tessera::testkit::layer::Kit> {
     let owned = fresh().await?;
-    let table = owned.table.clone();
-    Some(
-        proxied_kit(&url(), 5432, owned, move |url| {
-            let table = table.clone();
-            async move {
-                PostgresStore::builder(url)
-                    .table(table)
-                    .acquire_timeout(Duration::from_secs(1))
-                    .build()
-                    .expect("build")
-            }
-        })
-        .await,
-    )
+    let url = url();
+    let kit = proxied_kit(&url, 5432, owned, |url, table| {
+        PostgresStore::builder(url)
+            .table(table)
+            .acquire_timeout(Duration::from_secs(1))
+            .build()
+            .expect("build")
+    });
+    Some(kit.await)
 }
 
 mod layer {

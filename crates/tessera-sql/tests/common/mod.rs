@@ -1,5 +1,5 @@
 //! Shared test helpers: unique table names, stores that drop their table when the last
-//! clone goes away, a two-layer increment app and the unreachable-database check.
+//! clone goes away, the layer kit through a cuttable proxy and the unreachable-database check.
 #![allow(dead_code)]
 
 use axum::Router;
@@ -174,31 +174,6 @@ pub async fn send(app: &Router, path: &str, cookie: Option<&str>) -> Resp {
     }
 }
 
-/// 200 concurrent increments of one session, alternating between two layers with their
-/// own stores on one table, end at exactly 200.
-pub async fn two_layers_200_increments<S: SessionStore>(a: S, b: S) {
-    let (a, b) = (counter_app(a), counter_app(b));
-    let first = send(&a, "/n", None).await;
-    assert_eq!(first.status, 200);
-    // Reading alone creates nothing; the first increment creates the session.
-    let created = send(&a, "/inc", None).await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let cookie = created.cookie.expect("session cookie");
-    let tasks: Vec<_> = (0..199)
-        .map(|i| {
-            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let cookie = cookie.clone();
-            tokio::spawn(async move { send(&app, "/inc", Some(&cookie)).await })
-        })
-        .collect();
-    for t in tasks {
-        let r = t.await.expect("task");
-        assert_eq!(r.status, 200, "increment failed: {}", r.body);
-    }
-    assert_eq!(send(&a, "/n", Some(&cookie)).await.body, "200");
-    assert_eq!(send(&b, "/n", Some(&cookie)).await.body, "200");
-}
-
 /// A store pointed at a closed port: the layer answers 503 within the acquire timeout
 /// (plus slack), and the store reports a timeout or unavailability, never a panic.
 pub async fn unreachable_answers_503<S: SessionStore + Clone>(store: S, acquire_timeout: Duration) {
@@ -263,19 +238,19 @@ pub fn with_port(url: &str, port: u16) -> String {
     format!("{scheme}://{user}127.0.0.1:{port}{tail}")
 }
 
-/// The layer test kit on one table, through a cuttable proxy in front of the shared
-/// server (the outage check cuts it). `open(url, first)` builds a store on that URL
-/// (migrating when `first`); `keep` (e.g. the table's cleanup) lives as long as the kit.
-pub async fn proxied_kit<S, F, Fut>(
+/// The layer test kit on the table of `owned` (which lives, and is dropped, with the
+/// kit), through a cuttable proxy in front of the shared server (the outage check cuts
+/// it). `open(url, table)` builds one more store (app instance) on that URL and table.
+pub async fn proxied_kit<O, S, F>(
     url: &str,
     default_port: u16,
-    keep: impl Send + Sync + 'static,
+    owned: Owned<O>,
     open: F,
 ) -> tessera::testkit::layer::Kit
 where
+    O: Send + Sync + 'static,
     S: SessionStore,
-    F: Fn(String) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = S> + Send + 'static,
+    F: Fn(&str, &str) -> S + Send + Sync + 'static,
 {
     let proxy = Arc::new(
         tessera::testkit::proxy::TcpCut::start(&host_port(url, default_port))
@@ -283,11 +258,12 @@ where
             .expect("start proxy"),
     );
     let proxied = with_port(url, proxy.port());
-    let open = Arc::new(open);
     tessera::testkit::layer::Kit::new(move || {
-        let _keep = &keep;
-        let (open, url) = (Arc::clone(&open), proxied.clone());
-        async move { tessera::BoxedStore::new(open(url).await) }
+        // `&owned` (not just `owned.table`) so the closure owns the whole `Owned`: its
+        // cleanup drops the table, which must outlive the kit.
+        let owned = &owned;
+        let store = tessera::BoxedStore::new(open(&proxied, &owned.table));
+        async move { store }
     })
     .outage(proxy)
 }
