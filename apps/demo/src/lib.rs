@@ -192,12 +192,7 @@ impl App {
     /// Builds the site on a given session store (`SESSION_STORE` is ignored), e.g. a
     /// store wrapper in tests.
     pub async fn with_store(config: Config, store: BoxedStore) -> anyhow::Result<Self> {
-        let opened = stores::OpenedStore {
-            store,
-            description: "custom store".into(),
-            sqlite: None,
-            warnings: Vec::new(),
-        };
+        let opened = stores::Opened::custom(store, "custom store");
         let mut warnings = Vec::new();
         let secrets = secrets(&config, &mut warnings)?;
         Self::assemble(config, secrets, warnings, opened).await
@@ -207,7 +202,7 @@ impl App {
         config: Config,
         secrets: Vec<String>,
         mut warnings: Vec<String>,
-        opened: stores::OpenedStore,
+        opened: stores::Opened,
     ) -> anyhow::Result<Self> {
         warnings.extend(opened.warnings.iter().cloned());
         let users = users::UserDb::open(&config.user_db, opened.sqlite.as_ref()).await?;
