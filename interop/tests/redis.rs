@@ -18,36 +18,7 @@ struct Env {
 impl Env {
     /// Deletes this run's keys, sessions and user index (the shared Redis is never flushed).
     async fn cleanup(self) {
-        let Ok(client) = tessera_redis::redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return;
-        };
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let reply: Result<(u64, Vec<String>), _> = tessera_redis::redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}:*", self.namespace))
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await;
-            let Ok((next, batch)) = reply else { break };
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        if !keys.is_empty() {
-            let _: Result<(), _> = tessera_redis::redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut conn)
-                .await;
-        }
+        common::delete_redis_namespace(&self.url, &self.namespace).await;
     }
 }
 
