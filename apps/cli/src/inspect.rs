@@ -1,6 +1,7 @@
 //! The read-and-revoke commands: `count`, `list`, `show`, `revoke`, `purge-expired`.
 
 use crate::error::CliError;
+use crate::pages::Pages;
 use crate::view::SessionView;
 use std::io::Write;
 use std::time::Duration;
@@ -91,22 +92,17 @@ pub async fn list<S: SessionStore>(
             emit(r, &mut printed, out)?;
         }
     } else {
-        let mut cursor: Option<String> = None;
-        'pages: loop {
-            let page = t
-                .store
-                .scan(cursor.as_deref(), SCAN_PAGE)
-                .await
-                .map_err(CliError::store(format!("cannot scan {}", t.description)))?;
-            for r in &page.records {
+        let mut pages = Pages::new(t.store, SCAN_PAGE);
+        'pages: while let Some(page) = pages
+            .next()
+            .await
+            .map_err(CliError::store(format!("cannot scan {}", t.description)))?
+        {
+            for r in &page {
                 if printed >= limit {
                     break 'pages;
                 }
                 emit(r, &mut printed, out)?;
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
             }
         }
     }
@@ -143,14 +139,13 @@ pub async fn find<S: SessionStore>(t: &Target<'_, S>, needle: &str) -> Result<Re
         return Err(CliError::NotFound(needle.to_owned()));
     }
     let mut found: Option<Record> = None;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = t
-            .store
-            .scan(cursor.as_deref(), SCAN_PAGE)
-            .await
-            .map_err(CliError::store(format!("cannot scan {}", t.description)))?;
-        for r in page.records {
+    let mut pages = Pages::new(t.store, SCAN_PAGE);
+    while let Some(page) = pages
+        .next()
+        .await
+        .map_err(CliError::store(format!("cannot scan {}", t.description)))?
+    {
+        for r in page {
             if r.id.log_tag() == needle {
                 if found.is_some() {
                     return Err(CliError::Usage(format!(
@@ -160,10 +155,6 @@ pub async fn find<S: SessionStore>(t: &Target<'_, S>, needle: &str) -> Result<Re
                 }
                 found = Some(r);
             }
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     found.ok_or_else(|| CliError::NotFound(needle.to_owned()))

@@ -13,6 +13,7 @@
 use crate::copy::{Copier, Summary};
 use crate::error::CliError;
 use crate::inspect::{SCAN_PAGE, Target};
+use crate::pages::Pages;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -66,21 +67,16 @@ pub async fn export<S: SessionStore>(
     out: &mut impl Write,
 ) -> Result<u64, CliError> {
     let mut n = 0u64;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = t
-            .store
-            .scan(cursor.as_deref(), SCAN_PAGE)
-            .await
-            .map_err(CliError::store(format!("cannot scan {}", t.description)))?;
-        for r in &page.records {
+    let mut pages = Pages::new(t.store, SCAN_PAGE);
+    while let Some(page) = pages
+        .next()
+        .await
+        .map_err(CliError::store(format!("cannot scan {}", t.description)))?
+    {
+        for r in &page {
             let line = serde_json::to_string(&Line::of(r)).unwrap_or_default();
             writeln!(out, "{line}").map_err(CliError::io("cannot write the export"))?;
             n += 1;
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     out.flush()

@@ -9,7 +9,7 @@
 //! - [`inspect`]: `count`, `list`, `show`, `revoke`, `purge-expired`;
 //! - [`migrate`]: store to store, never overwriting, safe to re-run;
 //! - [`jsonl`]: `export` / `import` as JSON Lines;
-//! - [`copy`]: what `migrate` and `import` share.
+//! - [`copy`]: what `migrate` and `import` share; [`pages`]: walking a store with `scan`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ pub mod error;
 pub mod inspect;
 pub mod jsonl;
 pub mod migrate;
+pub mod pages;
 pub mod view;
 
 pub use copy::Summary;

@@ -143,9 +143,9 @@ fn progress_bar() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} sessions  {per_sec}  eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:32} {human_pos}/{human_len} sessions  {elapsed} elapsed, eta {eta}",
+    ) {
         bar.set_style(style);
     }
     bar

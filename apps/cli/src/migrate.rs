@@ -3,6 +3,7 @@
 use crate::copy::{Copier, Summary};
 use crate::error::CliError;
 use crate::inspect::Target;
+use crate::pages::Pages;
 use indicatif::ProgressBar;
 use tessera::SessionStore;
 
@@ -57,10 +58,11 @@ where
         opts.concurrency,
         progress,
     );
-    let mut cursor: Option<String> = None;
+    let mut pages = Pages::new(from.store, opts.batch);
     loop {
-        let page = match from.store.scan(cursor.as_deref(), opts.batch.max(1)).await {
-            Ok(page) => page,
+        let page = match pages.next().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
             Err(e) => {
                 let done = copier.finish().await;
                 return Err(CliError::store(format!(
@@ -70,12 +72,8 @@ where
                 ))(e));
             }
         };
-        for record in page.records {
+        for record in page {
             copier.push(record).await;
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
         }
     }
     Ok(copier.finish().await)

@@ -87,7 +87,7 @@ fn unreachable_stores_exit_1_without_credentials() {
             assert!(!out.stderr.contains(secret), "credential printed: {out:?}");
         }
         assert!(
-            out.stderr.contains("cannot open the session store"),
+            out.stderr.contains("cannot connect to the session store"),
             "{out:?}"
         );
     }
@@ -100,6 +100,6 @@ fn unreachable_stores_exit_1_without_credentials() {
     failed(
         &out,
         1,
-        "cannot open the session store postgres://127.0.0.1:",
+        "cannot connect to the session store postgres://127.0.0.1:",
     );
 }

@@ -1,5 +1,6 @@
 //! `count`, `list`, `show`, `revoke` and `purge-expired` through the real binary, on every
-//! store that outlives a process (SQLite, PostgreSQL, Redis, Redis Cluster, MongoDB).
+//! store that outlives a process (SQLite, PostgreSQL, MySQL/MariaDB, Redis, Redis Cluster,
+//! MongoDB).
 
 mod common;
 
@@ -135,6 +136,7 @@ macro_rules! on_every_store {
 on_every_store! {
     sqlite => Backend::Sqlite,
     postgres => Backend::Postgres,
+    mysql => Backend::MySql,
     redis => Backend::Redis,
     redis_cluster => Backend::Cluster,
     mongodb => Backend::Mongo,

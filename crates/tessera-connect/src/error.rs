@@ -29,7 +29,7 @@ pub enum OpenError {
         url: String,
     },
     /// The server could not be reached, or the schema could not be created.
-    #[error("cannot open the session store {url}")]
+    #[error("cannot connect to the session store {url}")]
     Connect {
         /// The redacted URL.
         url: String,

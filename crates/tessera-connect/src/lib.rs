@@ -1,33 +1,4 @@
-//! # tessera-connect: open any Tessera session store from a URL
-//!
-//! One URL syntax for every store, shared by the demo site (`SESSION_STORE`) and the
-//! `tessera` admin CLI (`--store`), so the two can never disagree on what a URL means.
-//!
-//! | URL | store | Tessera's own parameters (default) |
-//! |---|---|---|
-//! | `memory` | [`tessera::MemoryStore`] (this process only) | |
-//! | `sqlite://PATH` | `tessera_sql::SqliteStore` | `table` (`session`) |
-//! | `postgres://…` | `tessera_sql::PostgresStore` (connect-pg-simple's table) | `table` (`session`) |
-//! | `mysql://…`, `mariadb://…` | `tessera_sql::MySqlStore` | `table` (`session`) |
-//! | `redis://…`, `rediss://…` | `tessera_redis::RedisStore` (connect-redis's keys) | `prefix` (`sess:`) |
-//! | `redis+cluster://h1:p1,h2:p2` | Redis Cluster | `prefix` (`sess:`) |
-//! | `redis+sentinel://h1:p1,h2:p2/MASTER` | Redis behind Sentinel | `prefix` (`sess:`) |
-//! | `mongodb://…/DB` | `tessera_mongo::MongoStore` (connect-mongo's documents) | `collection` (`sessions`) |
-//!
-//! Tessera's own parameters are taken out of the query before the driver sees the URL
-//! (`postgres://127.0.0.1/app?table=web_sessions`, `redis://127.0.0.1/?prefix=app:sess:`);
-//! every other parameter goes to the driver unchanged.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), tessera_connect::OpenError> {
-//! use tessera::SessionStore;
-//! let opened = tessera_connect::open("sqlite://data/sessions.db", &Default::default()).await?;
-//! println!("{} live sessions in {}", opened.store.count().await.unwrap_or(0), opened.description);
-//! # Ok(()) }
-//! ```
-//!
-//! Messages never contain credentials: [`redact`] keeps nothing before the URL's last `@`
-//! and drops the query.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -141,6 +112,24 @@ impl Opened {
     }
 }
 
+/// Connects a SQL store builder with the URL's `table` parameter applied, and starts the
+/// expired-row cleanup if [`Options::cleanup_every`] asks for it. (A macro: the three SQL
+/// builders share their method names, not a trait.)
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+macro_rules! connect_sql {
+    ($builder:expr, $table:expr, $options:expr, $on_error:expr) => {{
+        let mut builder = $builder;
+        if let Some(table) = $table {
+            builder = builder.table(table);
+        }
+        let store = builder.connect().await.map_err(|e| $on_error(e.into()))?;
+        if let Some(every) = $options.cleanup_every {
+            store.spawn_cleanup(every);
+        }
+        store
+    }};
+}
+
 /// Opens the store `url` names, creating its schema (table, indexes) where it has one.
 ///
 /// # Errors
@@ -187,14 +176,12 @@ pub async fn open(url: &str, options: &Options) -> Result<Opened, OpenError> {
             if !options.create_missing && !path.exists() {
                 return Err(OpenError::NoSuchFile { url: description });
             }
-            let mut builder = tessera_sql::SqliteStore::builder(&path);
-            if let Some(table) = table {
-                builder = builder.table(table);
-            }
-            let store = builder.connect().await.map_err(|e| connect(e.into()))?;
-            if let Some(every) = options.cleanup_every {
-                store.spawn_cleanup(every);
-            }
+            let store = connect_sql!(
+                tessera_sql::SqliteStore::builder(&path),
+                table,
+                options,
+                connect
+            );
             let pool = store.pool().clone();
             let mut o = Opened::new(BoxedStore::new(store), Kind::Sqlite, description);
             o.sqlite = Some((path, pool));
@@ -203,14 +190,8 @@ pub async fn open(url: &str, options: &Options) -> Result<Opened, OpenError> {
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => {
             let (url, table) = url::take_param(url, "table");
-            let mut builder = tessera_sql::PostgresStore::builder(url);
-            if let Some(table) = table {
-                builder = builder.table(table);
-            }
-            let store = builder.connect().await.map_err(|e| connect(e.into()))?;
-            if let Some(every) = options.cleanup_every {
-                store.spawn_cleanup(every);
-            }
+            let builder = tessera_sql::PostgresStore::builder(url);
+            let store = connect_sql!(builder, table, options, connect);
             Ok(Opened::new(
                 BoxedStore::new(store),
                 Kind::Postgres,
@@ -220,15 +201,9 @@ pub async fn open(url: &str, options: &Options) -> Result<Opened, OpenError> {
         #[cfg(feature = "mysql")]
         "mysql" | "mariadb" => {
             let (url, table) = url::take_param(url, "table");
-            let url = url.replacen("mariadb://", "mysql://", 1);
-            let mut builder = tessera_sql::MySqlStore::builder(url);
-            if let Some(table) = table {
-                builder = builder.table(table);
-            }
-            let store = builder.connect().await.map_err(|e| connect(e.into()))?;
-            if let Some(every) = options.cleanup_every {
-                store.spawn_cleanup(every);
-            }
+            let builder =
+                tessera_sql::MySqlStore::builder(url.replacen("mariadb://", "mysql://", 1));
+            let store = connect_sql!(builder, table, options, connect);
             Ok(Opened::new(
                 BoxedStore::new(store),
                 Kind::MySql,

@@ -16,6 +16,7 @@ use tessera_redis::redis;
 pub enum Backend {
     Sqlite,
     Postgres,
+    MySql,
     Redis,
     Cluster,
     Mongo,
@@ -109,8 +110,8 @@ fn with_db(url: &str, db: &str) -> String {
 }
 
 /// A store of `backend` in a fresh namespace, or `None` (with a printed reason; a panic
-/// under `CI=true`) when its server is not there. Redis and PostgreSQL default to the
-/// machine's loopback servers; Redis Cluster and MongoDB need `REDIS_CLUSTER_URLS` and
+/// under `CI=true`) when its server is not there. Redis, PostgreSQL and MariaDB default to
+/// the machine's loopback servers; Redis Cluster and MongoDB need `REDIS_CLUSTER_URLS` and
 /// `MONGO_URI` (`.ci/run` starts both).
 pub async fn place(backend: Backend) -> Option<Place> {
     let ns = format!("tessera_cli_{}", token());
@@ -138,6 +139,24 @@ pub async fn place(backend: Backend) -> Option<Place> {
                     Box::pin(async move {
                         use tessera_sql::sqlx::{Connection as _, PgConnection};
                         if let Ok(mut c) = PgConnection::connect(&base).await {
+                            let _ = tessera_sql::sqlx::query(&format!("DROP TABLE IF EXISTS {ns}"))
+                                .execute(&mut c)
+                                .await;
+                        }
+                    })
+                }),
+            )
+        }
+        Backend::MySql => {
+            let base = env_or("MYSQL_URL", "mysql://root@127.0.0.1:3306/test");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}table={ns}");
+            (
+                url,
+                Box::new(move || {
+                    Box::pin(async move {
+                        use tessera_sql::sqlx::{Connection as _, MySqlConnection};
+                        if let Ok(mut c) = MySqlConnection::connect(&base).await {
                             let _ = tessera_sql::sqlx::query(&format!("DROP TABLE IF EXISTS {ns}"))
                                 .execute(&mut c)
                                 .await;
