@@ -57,7 +57,7 @@ enum Command {
     /// One line per live session: tag, user, created, last seen, expires, size.
     List {
         /// Only this user's sessions.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: Option<String>,
         /// At most this many.
         #[arg(long)]
@@ -71,7 +71,8 @@ enum Command {
     },
     /// Print one session's details and data.
     Show {
-        /// The session's tag (from `list`) or id.
+        /// The session's tag (from `list`) or id (an id may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         tag_or_id: String,
         /// As a JSON object (the `list` fields plus `cookie` and `data`).
         #[arg(long)]
@@ -84,10 +85,10 @@ enum Command {
     #[command(group(clap::ArgGroup::new("which").required(true).args(["user", "id"])))]
     Revoke {
         /// Every session bound to this user.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: Option<String>,
-        /// The session with this id (or tag).
-        #[arg(long)]
+        /// The session with this id (or tag); an id may start with `-`.
+        #[arg(long, allow_hyphen_values = true)]
         id: Option<String>,
     },
     /// Delete expired sessions where the store has no native expiry (SQL); print how many.

@@ -123,6 +123,25 @@ async fn scenario(p: Place) {
     assert_eq!(ok(cli(&["--store", url, "count"])).trim(), "2");
 }
 
+/// Ids are base64url: one in 64 starts with `-`, which must not read as a flag.
+#[tokio::test]
+async fn ids_starting_with_a_dash_are_ids() {
+    let Some(p) = place(Backend::Sqlite).await else {
+        return;
+    };
+    let mut r = record(Some("-dash-user"), 1, HOUR);
+    r.id = tessera::SessionId::parse("-Wq3xGmYb0p2bqkq5lR1yAJ4v0wzE8yZ").expect("id");
+    p.store.create(&r).await.expect("create");
+    let shown = ok(cli(&["--store", &p.url, "show", r.id.as_str(), "--json"]));
+    assert_eq!(json(&shown)["user"], "-dash-user");
+    let listed = ok(cli(&["--store", &p.url, "list", "--user", "-dash-user"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert_eq!(
+        ok(cli(&["--store", &p.url, "revoke", "--id", r.id.as_str()])).trim(),
+        "1"
+    );
+}
+
 macro_rules! on_every_store {
     ($($name:ident => $backend:expr),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
