@@ -10,7 +10,10 @@
 //! });
 //! ```
 //!
-//! Requests go through the tower layer around a small handler service (no framework).
+//! By default requests go through the tower layer around a small handler service (no
+//! framework, in process). A framework adapter runs the same checks through its own
+//! middleware with [`Kit::adapter`]: its [`Adapter`] serves the kit's [`Routes`] (usually
+//! over real HTTP, see [`HttpInstance`]) and the kit drives it with requests.
 
 use crate::testkit::eventually;
 use crate::{BoxedStore, Record, SessionConfig, SessionId, SessionLayer, SessionStore};
@@ -43,6 +46,7 @@ pub trait Outage: Send + Sync + 'static {
 /// What a store crate hands the kit.
 pub struct Kit {
     open: Box<dyn Fn() -> BoxFuture<BoxedStore> + Send + Sync>,
+    adapter: Arc<dyn Adapter>,
     outage: Option<Box<dyn Outage>>,
     cleanup: std::sync::Mutex<Option<BoxFuture<()>>>,
 }
@@ -57,6 +61,7 @@ impl Kit {
     {
         Self {
             open: Box::new(move || Box::pin(open())),
+            adapter: Arc::new(TowerAdapter),
             outage: None,
             cleanup: std::sync::Mutex::new(None),
         }
@@ -90,6 +95,13 @@ impl Kit {
         }
     }
 
+    /// Runs the checks through another framework's middleware (default: tessera's tower
+    /// layer, in process).
+    pub fn adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Arc::new(adapter);
+        self
+    }
+
     /// The hook for the outage check.
     pub fn outage(mut self, hook: impl Outage) -> Self {
         self.outage = Some(Box::new(hook));
@@ -118,12 +130,30 @@ struct Gate {
     go: Notify,
 }
 
-/// One app instance: the layer around the kit's handler.
+/// The kit's request handler, for an [`Adapter`] to serve: every path goes to
+/// [`Routes::respond`] with the request's session.
 #[derive(Clone)]
-struct App {
-    layer: SessionLayer,
+pub struct Routes {
     gate: Arc<Gate>,
     foreign: Option<BoxedStore>,
+}
+
+impl Routes {
+    /// Answers a request for `path` (method ignored) with this session (`None` when the
+    /// middleware gave the request none): the status and the body.
+    pub async fn respond(
+        &self,
+        session: Option<crate::Session>,
+        path: &str,
+    ) -> (StatusCode, String) {
+        match session {
+            Some(s) => match handle(self, &s, path).await {
+                Ok(r) => r,
+                Err(e) => (e.status(), e.to_string()),
+            },
+            None => (StatusCode::INTERNAL_SERVER_ERROR, "no session".into()),
+        }
+    }
 }
 
 /// A response, reduced to what the checks read.
@@ -137,43 +167,75 @@ pub struct Resp {
     pub cookie: Option<String>,
 }
 
-impl App {
-    fn new(store: BoxedStore) -> Self {
-        Self {
-            layer: SessionLayer::with_boxed(store, config()),
-            gate: Arc::default(),
-            foreign: None,
-        }
-    }
+/// One running app instance the kit sends requests to.
+pub trait Instance: Send + Sync + 'static {
+    /// Sends `method path` with the `Cookie` header `cookie` (`name=value`), if any.
+    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> BoxFuture<Resp>;
+}
 
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Resp {
+/// Starts app instances for the kit: the session middleware of one framework around the
+/// kit's [`Routes`], over `store` with `config`.
+pub trait Adapter: Send + Sync + 'static {
+    /// A new instance (a second call = a second app instance).
+    fn instance(
+        &self,
+        store: BoxedStore,
+        config: SessionConfig,
+        routes: Routes,
+    ) -> BoxFuture<Box<dyn Instance>>;
+}
+
+/// The default adapter: tessera's tower layer around the routes, in process.
+struct TowerAdapter;
+
+impl Adapter for TowerAdapter {
+    fn instance(
+        &self,
+        store: BoxedStore,
+        config: SessionConfig,
+        routes: Routes,
+    ) -> BoxFuture<Box<dyn Instance>> {
+        let layer = SessionLayer::with_boxed(store, config);
+        Box::pin(async move { Box::new(TowerInstance { layer, routes }) as Box<dyn Instance> })
+    }
+}
+
+struct TowerInstance {
+    layer: SessionLayer,
+    routes: Routes,
+}
+
+impl Instance for TowerInstance {
+    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> BoxFuture<Resp> {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
         let req = req.body(String::new()).expect("request");
-        let mut svc = self.layer.layer(Handler(self.clone()));
-        std::future::poll_fn(|cx| svc.poll_ready(cx))
-            .await
-            .expect("ready");
-        let res = svc.call(req).await.expect("infallible");
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::to_owned);
-        Resp {
-            status: res.status(),
-            body: res.into_body(),
-            cookie,
-        }
+        let mut svc = self.layer.layer(Handler(self.routes.clone()));
+        Box::pin(async move {
+            std::future::poll_fn(|cx| svc.poll_ready(cx))
+                .await
+                .expect("ready");
+            let res = svc.call(req).await.expect("infallible");
+            let cookie = res
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(str::to_owned);
+            Resp {
+                status: res.status(),
+                body: res.into_body(),
+                cookie,
+            }
+        })
     }
 }
 
-/// The handler service.
+/// The routes as a tower service.
 #[derive(Clone)]
-struct Handler(App);
+struct Handler(Routes);
 
 impl tower_service::Service<Request<String>> for Handler {
     type Response = Response<String>;
@@ -185,16 +247,10 @@ impl tower_service::Service<Request<String>> for Handler {
     }
 
     fn call(&mut self, req: Request<String>) -> Self::Future {
-        let app = self.0.clone();
+        let routes = self.0.clone();
         Box::pin(async move {
             let session = req.extensions().get::<crate::Session>().cloned();
-            let (status, body) = match session {
-                Some(s) => match handle(&app, &s, req.uri().path()).await {
-                    Ok(r) => r,
-                    Err(e) => (e.status(), e.to_string()),
-                },
-                None => (StatusCode::INTERNAL_SERVER_ERROR, "no session".into()),
-            };
+            let (status, body) = routes.respond(session, req.uri().path()).await;
             let mut res = Response::new(body);
             *res.status_mut() = status;
             Ok(res)
@@ -202,8 +258,57 @@ impl tower_service::Service<Request<String>> for Handler {
     }
 }
 
+/// An [`Instance`] reached over HTTP/1.1 on a loopback port: what an adapter that serves
+/// real HTTP returns. One connection per request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpInstance {
+    /// The server's address.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Instance for HttpInstance {
+    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> BoxFuture<Resp> {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n{}\r\n",
+            cookie
+                .map(|c| format!("Cookie: {c}\r\n"))
+                .unwrap_or_default()
+        );
+        let addr = self.addr;
+        Box::pin(async move { crate::testkit::wire::exchange(addr, &request).await })
+    }
+}
+
+/// One app instance in a check: an adapter's instance and the routes' signals.
+#[derive(Clone)]
+struct App {
+    instance: Arc<dyn Instance>,
+    gate: Arc<Gate>,
+}
+
+impl App {
+    /// A new instance over `store`; `foreign` is the store the `/foreign` route writes
+    /// through (another instance's handle).
+    async fn new(kit: &Kit, store: BoxedStore, foreign: Option<BoxedStore>) -> Self {
+        let gate = Arc::new(Gate::default());
+        let routes = Routes {
+            gate: Arc::clone(&gate),
+            foreign,
+        };
+        let instance = kit.adapter.instance(store, config(), routes).await;
+        Self {
+            instance: Arc::from(instance),
+            gate,
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Resp {
+        self.instance.send(method, path, cookie).await
+    }
+}
+
 async fn handle(
-    app: &App,
+    app: &Routes,
     s: &crate::Session,
     path: &str,
 ) -> Result<(StatusCode, String), crate::Error> {
@@ -265,8 +370,8 @@ async fn foreign_write(store: &BoxedStore, id: &SessionId) {
 /// 200 concurrent increments through two layers (two app instances) on one back end:
 /// none is lost.
 pub async fn two_layers_lose_no_update(kit: &Kit) {
-    let a = App::new(kit.open().await);
-    let b = App::new(kit.open().await);
+    let a = App::new(kit, kit.open().await, None).await;
+    let b = App::new(kit, kit.open().await, None).await;
     let first = a.send("POST", "/incr", None).await;
     assert_eq!(first.status, StatusCode::OK, "{first:?}");
     let cookie = first.cookie.expect("a new session sets its cookie");
@@ -288,8 +393,7 @@ pub async fn two_layers_lose_no_update(kit: &Kit) {
 /// A write by another instance while a request holds the session is kept, and so is the
 /// request's own change (the conditional save conflicts and replays).
 pub async fn foreign_write_during_a_request_is_kept(kit: &Kit) {
-    let mut app = App::new(kit.open().await);
-    app.foreign = Some(kit.open().await);
+    let app = App::new(kit, kit.open().await, Some(kit.open().await)).await;
     let login = app.send("POST", "/login", None).await;
     let cookie = login.cookie.expect("cookie");
     let r = app.send("POST", "/foreign", Some(&cookie)).await;
@@ -354,7 +458,7 @@ pub async fn lazy_loading_costs_nothing(kit: &Kit) {
         inner: kit.open().await,
         ops: Arc::clone(&ops),
     });
-    let app = App::new(store);
+    let app = App::new(kit, store, None).await;
     let cookie = app
         .send("POST", "/login", None)
         .await
@@ -383,8 +487,8 @@ pub async fn lazy_loading_costs_nothing(kit: &Kit) {
 /// A request that loaded the session before another instance logged it out cannot bring
 /// it back with its late save: it answers 409 and the session stays gone.
 pub async fn no_resurrection_after_logout(kit: &Kit) {
-    let a = App::new(kit.open().await);
-    let b = App::new(kit.open().await);
+    let a = App::new(kit, kit.open().await, None).await;
+    let b = App::new(kit, kit.open().await, None).await;
     let cookie = a.send("POST", "/login", None).await.cookie.expect("cookie");
     let slow = tokio::spawn({
         let (a, cookie) = (a.clone(), cookie.clone());
@@ -414,7 +518,7 @@ pub async fn outage_answers_503_then_recovers(kit: &Kit) {
     let Some(outage) = &kit.outage else {
         panic!("layer_tests!(…; outage) needs Kit::outage");
     };
-    let app = App::new(kit.open().await);
+    let app = App::new(kit, kit.open().await, None).await;
     let cookie = app
         .send("POST", "/login", None)
         .await

@@ -17,6 +17,7 @@
 
 pub mod layer;
 pub mod proxy;
+mod wire;
 
 use crate::{Record, SaveOutcome, ScanPage, SessionId, SessionStore, StoreError};
 use serde_json::json;
