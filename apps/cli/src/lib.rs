@@ -7,7 +7,7 @@
 //! what it runs, for tests and for programs that want the same operations.
 //!
 //! - [`inspect`]: `count`, `list`, `show`, `revoke`, `purge-expired`;
-//! - [`migrate`]: store to store, never overwriting, safe to re-run;
+//! - [`mod@migrate`]: store to store, never overwriting, safe to re-run;
 //! - [`jsonl`]: `export` / `import` as JSON Lines;
 //! - [`copy`]: what `migrate` and `import` share; [`pages`]: walking a store with `scan`.
 #![warn(missing_docs)]

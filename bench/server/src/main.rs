@@ -7,11 +7,10 @@
 //! `--count-ops` wraps the store in a counter read at `GET /_stats` (for `store-ops.sh`);
 //! without it the store is used as an application would use it.
 
-use anyhow::{Context as _, bail};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use tessera::{MemoryStore, Session, SessionConfig, SessionLayer};
+use tessera::{Session, SessionLayer};
 
 mod stats;
 
@@ -39,60 +38,10 @@ async fn incr(s: Session) -> Result<Result<String, StatusCode>, tessera::Error> 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse())
-        .transpose()
-        .context("PORT")?
-        .unwrap_or(8110);
+    let port = tessera_bench_server::port(8110)?;
     let args: Vec<String> = std::env::args().collect();
-    let store = match args
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-    {
-        None | Some("memory") => {
-            // MEMORY_MAX_ENTRIES raises the default bound (100,000) for scale runs.
-            let max = std::env::var("MEMORY_MAX_ENTRIES")
-                .ok()
-                .map(|v| v.parse())
-                .transpose()
-                .context("MEMORY_MAX_ENTRIES")?
-                .unwrap_or(tessera::DEFAULT_MAX_ENTRIES);
-            tessera::BoxedStore::new(MemoryStore::builder().max_entries(max).build())
-        }
-        Some("redis") => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
-            let batch = std::env::var("REDIS_BATCH").map_or(true, |v| v != "0");
-            let store = tessera_redis::RedisStore::builder()
-                .url(url)
-                .batch_commands(batch)
-                .build()
-                .await?;
-            tessera::BoxedStore::new(store)
-        }
-        Some("sqlite") => {
-            let path =
-                std::env::var("SQLITE_PATH").unwrap_or_else(|_| "/tmp/tessera-bench.db".into());
-            let _ = std::fs::remove_file(&path);
-            tessera::BoxedStore::new(tessera_sql::SqliteStore::builder(path).connect().await?)
-        }
-        Some("postgres") => {
-            let url = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let store = tessera_sql::PostgresStore::builder(url)
-                .table("tessera_bench_sessions")
-                .connect()
-                .await?;
-            tessera::BoxedStore::new(store)
-        }
-        Some(other) => bail!("unknown store {other:?}"),
-    };
-    let config = SessionConfig::builder()
-        .secret("benchmark secret of at least thirty-two bytes")
-        .build()?;
+    let store = tessera_bench_server::open_store(&args).await?;
+    let config = tessera_bench_server::config()?;
     let app = Router::new()
         .route("/login", get(login))
         .route("/read", get(read))

@@ -45,35 +45,7 @@ async fn redis_kit() -> Option<Kit> {
             async move { BoxedStore::new(open().await.expect("Redis store")) }
         })
         .adapter(ActixAdapter)
-        .cleanup(async move {
-            use tessera_redis::redis;
-            let Ok(client) = redis::Client::open(url.as_str()) else {
-                return;
-            };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-                return;
-            };
-            // SCAN, not KEYS: the server is shared and may be large.
-            let mut cursor = 0u64;
-            loop {
-                let reply: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{ns}:*"))
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await;
-                let Ok((next, keys)) = reply else { return };
-                if !keys.is_empty() {
-                    let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                }
-                cursor = next;
-                if cursor == 0 {
-                    return;
-                }
-            }
-        }),
+        .cleanup(async move { common::delete_redis_namespace(&url, &format!("{ns}:")).await }),
     )
 }
 

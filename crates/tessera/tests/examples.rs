@@ -129,7 +129,9 @@ fn session_cookie(r: &Reply) -> Option<String> {
 
 #[test]
 fn json_api_example_logs_in_reads_and_logs_out() {
-    let Some(srv) = start("json-api") else { return };
+    let Some(srv) = start("axum-json-api") else {
+        return;
+    };
     let r = http(srv.port, "GET", "/user", None, "", "text/plain");
     assert_eq!(
         (r.status, r.body.as_str()),

@@ -1,7 +1,7 @@
 //! The tutorials' JSON API: log in with a name, read the profile, log out.
 //!
 //! ```sh
-//! cargo run --example json-api            # listens on 127.0.0.1:7501
+//! cargo run --example axum-json-api       # listens on 127.0.0.1:7501
 //! curl -i -c jar -X POST 'localhost:7501/login?name=ada'
 //! curl -i -b jar localhost:7501/user
 //! curl -i -b jar -X POST localhost:7501/logout
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("cannot listen on port {port}"))?;
-    tracing::info!("json-api example listening on http://127.0.0.1:{port}");
+    tracing::info!("axum-json-api example listening on http://127.0.0.1:{port}");
     axum::serve(listener, app).await?;
     Ok(())
 }
