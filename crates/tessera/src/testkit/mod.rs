@@ -15,6 +15,7 @@
 //! Each check is also a public `async fn` taking the store, for custom harnesses.
 //! The store given to a check must be empty (its own namespace): `count` is checked.
 
+mod adapter;
 pub mod layer;
 pub mod proxy;
 mod wire;

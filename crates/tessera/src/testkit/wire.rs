@@ -2,9 +2,9 @@
 //! (the kit needs status, first `Set-Cookie` and body only; a client library would be a
 //! heavy dependency of every store crate's tests for that).
 //!
-//! [`HttpInstance`]: crate::testkit::layer::HttpInstance
+//! [`HttpInstance`]: crate::testkit::adapter::HttpInstance
 
-use crate::testkit::layer::Resp;
+use crate::testkit::adapter::Resp;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
