@@ -45,7 +45,7 @@ async fn redis_kit() -> Option<Kit> {
             async move { BoxedStore::new(open().await.expect("Redis store")) }
         })
         .adapter(ActixAdapter)
-        .cleanup(async move { common::delete_redis_namespace(&url, &format!("{ns}:")).await }),
+        .cleanup(async move { common::delete_redis_namespace(&url, &format!("{ns}:sess:")).await }),
     )
 }
 

@@ -20,35 +20,15 @@ macro_rules! interop_tests {
     };
 }
 
-/// Deletes this run's Redis keys (`<namespace>:*`); the shared server is never flushed.
+/// Deletes this run's sessions and user indexes (`<namespace>:sess:…`) through the
+/// store's own `clear()` (SCAN + DEL of its keys only; the shared server is never flushed).
 #[allow(dead_code)]
 pub async fn delete_redis_namespace(url: &str, namespace: &str) {
-    use tessera_redis::redis;
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let reply: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{namespace}:*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, batch)) = reply else { break };
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    let store = tessera_redis::RedisStore::builder()
+        .url(url)
+        .prefix(format!("{namespace}:sess:"))
+        .build();
+    if let Ok(store) = store.await {
+        let _ = store.clear().await;
     }
 }

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 use tessera::{BoxedStore, Record, SessionStore};
-use tessera_redis::redis;
 
 /// The kinds of store the CLI is tested on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,32 +63,11 @@ impl Drop for Place {
     }
 }
 
-/// Deletes the keys matching `pattern` on one Redis node (never FLUSH: the server is shared).
-async fn delete_keys(node: &str, pattern: &str) {
-    let Ok(client) = redis::Client::open(node) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let mut cursor = 0u64;
-    loop {
-        let reply: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = reply else { return };
-        for key in keys {
-            let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
-        }
-        cursor = next;
-        if cursor == 0 {
-            return;
-        }
+/// Deletes a Redis namespace's sessions and user indexes through the store's own
+/// `clear()` (SCAN + DEL of its keys only; the server is shared, never flushed).
+async fn clear_redis(builder: tessera_redis::RedisStoreBuilder) {
+    if let Ok(store) = builder.build().await {
+        let _ = store.clear().await;
     }
 }
 
@@ -172,7 +150,8 @@ pub async fn place(backend: Backend) -> Option<Place> {
                 url,
                 Box::new(move || {
                     Box::pin(async move {
-                        delete_keys(&base, &format!("{ns}:*")).await;
+                        let builder = tessera_redis::RedisStore::builder().url(base);
+                        clear_redis(builder.prefix(format!("{ns}:sess:"))).await;
                     })
                 }),
             )
@@ -191,9 +170,8 @@ pub async fn place(backend: Backend) -> Option<Place> {
                 url,
                 Box::new(move || {
                     Box::pin(async move {
-                        for node in &nodes {
-                            delete_keys(node, &format!("{ns}:*")).await;
-                        }
+                        let builder = tessera_redis::RedisStore::builder().cluster(nodes);
+                        clear_redis(builder.prefix(format!("{ns}:sess:"))).await;
                     })
                 }),
             )

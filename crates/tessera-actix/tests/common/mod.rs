@@ -67,34 +67,14 @@ pub fn token() -> String {
     format!("{:016x}", u64::from_le_bytes(b))
 }
 
-/// Deletes the keys under `prefix` (and its user index) on the shared Redis: SCAN, never
-/// KEYS or FLUSH.
+/// Deletes the sessions and user indexes under `prefix` through the store's own
+/// `clear()` (SCAN + DEL of its keys only; the server is shared, never flushed).
 pub async fn delete_redis_namespace(url: &str, prefix: &str) {
-    use tessera_redis::redis;
-    let ns = prefix.split(':').next().unwrap_or(prefix);
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let mut cursor = 0u64;
-    loop {
-        let reply: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{ns}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = reply else { return };
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-        }
-        cursor = next;
-        if cursor == 0 {
-            return;
-        }
+    let store = tessera_redis::RedisStore::builder()
+        .url(url)
+        .prefix(prefix)
+        .build();
+    if let Ok(store) = store.await {
+        let _ = store.clear().await;
     }
 }
