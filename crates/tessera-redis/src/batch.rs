@@ -97,8 +97,16 @@ impl Shared {
 
 /// Sends everything queued as one pipeline and hands each caller its replies.
 async fn flush(shared: Arc<Shared>) {
-    // Let the other tasks that are ready now run first and queue their commands.
-    tokio::task::yield_now().await;
+    // Let the other tasks that are ready now run first and queue their commands. On the
+    // multi-threaded runtime a task spawned from a worker runs next (the LIFO slot), so it
+    // must yield once for them. On a current-thread runtime (actix-web's workers) the
+    // spawned task already waits behind every task that is ready; a yield would only add
+    // a second pass of the scheduler to every command's latency.
+    if tokio::runtime::Handle::current().runtime_flavor()
+        != tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        tokio::task::yield_now().await;
+    }
     let mut batch = {
         let mut q = shared.queue();
         q.scheduled = false;
