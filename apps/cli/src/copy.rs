@@ -1,6 +1,7 @@
 //! Copying records into a target store without ever overwriting one: the core of `migrate`
 //! and `import`.
 
+use crate::error::one_line;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::time::Duration;
@@ -77,9 +78,14 @@ impl<S: SessionStore + Clone> Copier<S> {
 
     /// Counts a record that could not even be read (reported on standard error).
     pub fn fail(&mut self, message: &str) {
+        self.count_failure(message);
+        self.progress.inc(1);
+    }
+
+    /// One failed record: counted and reported on standard error, above the progress bar.
+    fn count_failure(&mut self, message: &str) {
         self.summary.failed += 1;
         self.progress.suspend(|| eprintln!("failed: {message}"));
-        self.progress.inc(1);
     }
 
     /// Copies one record (waits while `concurrency` copies are in flight).
@@ -125,22 +131,10 @@ impl<S: SessionStore + Clone> Copier<S> {
             Ok(Outcome::Copied) => self.summary.migrated += 1,
             Ok(Outcome::Present) => self.summary.present += 1,
             Ok(Outcome::Expired) => self.summary.expired += 1,
-            Ok(Outcome::Failed(msg)) => {
-                self.summary.failed += 1;
-                self.progress.suspend(|| eprintln!("failed: {msg}"));
-            }
-            Err(e) => {
-                self.summary.failed += 1;
-                self.progress
-                    .suspend(|| eprintln!("failed: a copy task ended abnormally: {e}"));
-            }
+            Ok(Outcome::Failed(msg)) => self.count_failure(&msg),
+            Err(e) => self.count_failure(&format!("a copy task ended abnormally: {e}")),
         }
         self.progress.inc(1);
-    }
-
-    /// What was done so far (copies in flight not included).
-    pub fn so_far(&self) -> Summary {
-        self.summary
     }
 
     /// Waits for the copies in flight and returns the summary.
@@ -151,19 +145,4 @@ impl<S: SessionStore + Clone> Copier<S> {
         self.progress.finish_and_clear();
         self.summary
     }
-}
-
-/// A store error and its causes on one line, each once.
-pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !line.contains(&msg) {
-            line.push_str(": ");
-            line.push_str(&msg);
-        }
-        source = s.source();
-    }
-    line.replace(['\n', '\r'], " ")
 }

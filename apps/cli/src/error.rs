@@ -59,7 +59,7 @@ impl CliError {
     /// The error and its causes on one line, each cause once (drivers often repeat their
     /// source inside their own message).
     pub fn one_line(&self) -> String {
-        crate::copy::one_line(self)
+        one_line(self)
     }
 
     /// Wraps a store error with what was being done.
@@ -73,4 +73,20 @@ impl CliError {
         let what = what.into();
         move |source| Self::Io { what, source }
     }
+}
+
+/// An error and its causes on one line, each cause once: a cause whose message the line
+/// already contains is left out.
+pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        source = s.source();
+    }
+    line.replace(['\n', '\r'], " ")
 }

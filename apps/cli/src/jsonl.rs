@@ -57,7 +57,7 @@ impl Line {
             &self.session.to_string(),
             StoredMeta::new(expires_at, 0),
         )
-        .map_err(|e| crate::copy::one_line(&e))
+        .map_err(|e| crate::error::one_line(&e))
     }
 }
 
