@@ -40,7 +40,7 @@ impl actix_web::ResponseError for Error {
 
 /// The response for a session failure: its status, `Cache-Control: no-store`,
 /// `Retry-After: 1` on a 503, and a plain-text message for people.
-pub(crate) fn failure_response(status: StatusCode, message: &str) -> HttpResponse {
+fn failure_response(status: StatusCode, message: &str) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -9,7 +9,6 @@
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -146,14 +145,9 @@ fn apply<B>(
 ) -> ServiceResponse<EitherBody<B>> {
     if let Some(err) = done.take_error() {
         tracing::warn!(status = err.status().as_u16(), error = %err, "session could not be written; answering with an error");
-        let status =
-            StatusCode::from_u16(err.status().as_u16()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let (req, _) = res.into_parts();
-        return ServiceResponse::new(
-            req,
-            crate::error::failure_response(status, err.public_message()),
-        )
-        .map_into_right_body();
+        let response = actix_web::ResponseError::error_response(&crate::Error(err));
+        return ServiceResponse::new(req, response).map_into_right_body();
     }
     let headers = res.headers_mut();
     if let Some(v) = done
