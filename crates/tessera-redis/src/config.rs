@@ -4,9 +4,12 @@ use crate::codec::Codec;
 use crate::conn::Conn;
 use crate::error::{BuildError, timed};
 use crate::keys::{Keys, default_user_prefix};
+use crate::near::NearCache;
 use crate::store::{Inner, RedisStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
+use redis::{IntoConnectionInfo, ProtocolVersion};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera::Clock;
@@ -20,6 +23,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(86_400);
 /// How long a user-index entry whose session key is missing is kept before pruning (it
 /// may belong to a session being created right now).
 pub const DEFAULT_INDEX_GRACE: Duration = Duration::from_secs(60);
+
+/// How long a near-cache entry is trusted at most, even without any invalidation.
+pub const DEFAULT_NEAR_CACHE_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Builder for [`RedisStore`].
 ///
@@ -49,6 +55,8 @@ pub struct RedisStoreBuilder {
     lazy: bool,
     batch_commands: bool,
     clock: Clock,
+    near_cache: Option<NonZeroUsize>,
+    near_cache_max_age: Duration,
     #[cfg(feature = "encryption")]
     keyring: Option<crate::crypto::Keyring>,
 }
@@ -69,6 +77,8 @@ impl Default for RedisStoreBuilder {
             lazy: false,
             batch_commands: true,
             clock: Clock::System,
+            near_cache: None,
+            near_cache_max_age: DEFAULT_NEAR_CACHE_MAX_AGE,
             #[cfg(feature = "encryption")]
             keyring: None,
         }
@@ -171,6 +181,28 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Keep up to `capacity` loaded sessions in process memory and answer loads from there,
+    /// coherently: Redis tells this process (server-assisted client-side caching,
+    /// `CLIENT TRACKING` over RESP3) when any client changes or deletes a cached key, and
+    /// the entry is dropped; a lost connection, a `FLUSHALL` or a Sentinel failover drops
+    /// the whole cache. Off by default. Saves stay conditional, so a save built on a
+    /// record that was already stale conflicts and is replayed as without the cache.
+    ///
+    /// Needs Redis 6 or later (RESP3). Memory: see the crate README (about 0.4 KB per
+    /// small session). See the README for exactly what can be stale, and for how long.
+    pub fn near_cache(mut self, capacity: usize) -> Self {
+        self.near_cache = NonZeroUsize::new(capacity);
+        self
+    }
+
+    /// The longest a near-cache entry is trusted without being read again
+    /// ([`DEFAULT_NEAR_CACHE_MAX_AGE`]): the bound on staleness should a connection die
+    /// silently (no reset, no error) while other clients write.
+    pub fn near_cache_max_age(mut self, d: Duration) -> Self {
+        self.near_cache_max_age = d;
+        self
+    }
+
     /// The time source for expiries (tests).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -207,33 +239,67 @@ impl RedisStoreBuilder {
         }
         let timeout = self.command_timeout;
         let connect_timeout = self.connect_timeout.unwrap_or(timeout);
+        let near = self
+            .near_cache
+            .map(|cap| Arc::new(NearCache::new(cap, self.near_cache_max_age)));
+        // Pushes (invalidations, and redis-rs's notice of a lost connection) go to the
+        // cache for as long as the store exists.
+        let pushes = near.as_ref().map(|c| {
+            let weak = Arc::downgrade(c);
+            move |push: redis::PushInfo| {
+                if let Some(cache) = weak.upgrade() {
+                    cache.on_push(push);
+                }
+                Ok::<(), std::convert::Infallible>(())
+            }
+        });
         let conn = if !self.cluster.is_empty() {
-            let client = ClusterClientBuilder::new(self.cluster.clone())
+            let mut builder = ClusterClientBuilder::new(self.cluster.clone())
                 .connection_timeout(connect_timeout)
-                .response_timeout(timeout)
-                .build()
-                .map_err(BuildError::InvalidUrl)?;
+                .response_timeout(timeout);
+            if let Some(pushes) = pushes {
+                builder = builder
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .push_sender(pushes);
+            }
+            let client = builder.build().map_err(BuildError::InvalidUrl)?;
             let c = timed(connect_timeout, client.get_async_connection())
                 .await
                 .map_err(BuildError::Connect)?;
             Conn::Cluster(c)
         } else {
-            let config = manager_config(connect_timeout, timeout);
+            let mut config = manager_config(connect_timeout, timeout);
+            if let Some(pushes) = pushes {
+                config = config.set_push_sender(pushes);
+            }
             let mut conn = if let Some((sentinels, master)) = &self.sentinel {
+                let flush = near.clone().map(|c| {
+                    Arc::new(move || c.flush("the sentinel master moved"))
+                        as Arc<dyn Fn() + Send + Sync>
+                });
                 Conn::Sentinel(
                     crate::sentinel::SentinelConn::connect(
                         sentinels,
                         master,
-                        config,
-                        self.batch_commands,
-                        connect_timeout,
+                        crate::sentinel::Options {
+                            config,
+                            batch: self.batch_commands,
+                            timeout: connect_timeout,
+                            resp3: near.is_some(),
+                            on_switch: flush,
+                        },
                     )
                     .await
                     .map_err(|e| BuildError::Connect(crate::error::map(e, connect_timeout)))?,
                 )
             } else {
                 let url = self.url.as_deref().ok_or(BuildError::NoServer)?;
-                let client = redis::Client::open(url).map_err(BuildError::InvalidUrl)?;
+                let mut info = url.into_connection_info().map_err(BuildError::InvalidUrl)?;
+                if near.is_some() {
+                    let settings = info.redis_settings().clone();
+                    info = info.set_redis_settings(settings.set_protocol(ProtocolVersion::RESP3));
+                }
+                let client = redis::Client::open(info).map_err(BuildError::InvalidUrl)?;
                 let manager = ConnectionManager::new_lazy_with_config(client, config)
                     .map_err(BuildError::InvalidUrl)?;
                 Conn::single(manager, self.batch_commands)
@@ -262,6 +328,7 @@ impl RedisStoreBuilder {
                 memo: crate::memo::ExpiryMemo::new(100_000),
                 index_grace: self.index_grace,
                 clock: self.clock,
+                near,
             }),
         })
     }

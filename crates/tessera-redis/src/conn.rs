@@ -12,7 +12,7 @@
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// A connection to a single Redis or a Redis Cluster.
@@ -97,6 +97,28 @@ impl Conn {
                 other.req_packed_commands(&pipe, 0, pipe.len()).await?
             }
         };
+        replies.into_iter().map(Value::extract_error).collect()
+    }
+
+    /// Like [`send`](Self::send), for commands that must reach the node holding `key` even
+    /// when some of them name no key (`CLIENT TRACKING` before a `GET`): on a cluster the
+    /// pipeline is routed by `key`'s slot instead of by its commands' arguments.
+    pub(crate) async fn send_to_key(
+        &mut self,
+        key: &str,
+        cmds: Vec<Cmd>,
+        share: Option<String>,
+    ) -> RedisResult<Vec<Value>> {
+        let Self::Cluster(c) = self else {
+            return self.send(cmds, share).await;
+        };
+        let mut pipe = Pipeline::with_capacity(cmds.len());
+        for cmd in cmds {
+            pipe.add_command(cmd);
+        }
+        let n = pipe.len();
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+        let replies = c.route_pipeline(pipe, 0, n, route).await?;
         replies.into_iter().map(Value::extract_error).collect()
     }
 

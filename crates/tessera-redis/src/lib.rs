@@ -50,16 +50,19 @@ mod crypto;
 mod error;
 mod keys;
 mod memo;
+mod near;
 mod scripts;
 mod sentinel;
 mod store;
 
 pub use config::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_INDEX_GRACE, DEFAULT_PREFIX, DEFAULT_TTL, RedisStoreBuilder,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_INDEX_GRACE, DEFAULT_NEAR_CACHE_MAX_AGE, DEFAULT_PREFIX,
+    DEFAULT_TTL, RedisStoreBuilder,
 };
 #[cfg(feature = "encryption")]
 pub use crypto::{CryptoError, Keyring};
 pub use error::BuildError;
 pub use keys::HASHED_ID_MARK;
+pub use near::{MAX_VALUE_BYTES, NearCacheStats, names as near_cache_metrics};
 pub use redis;
 pub use store::RedisStore;

@@ -15,8 +15,9 @@
 
 use crate::conn::Conn;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{ProtocolVersion, RedisConnectionInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -34,10 +35,22 @@ struct Inner {
     sentinel: tokio::sync::Mutex<SentinelClient>,
     /// The master's address and the connection to it.
     current: RwLock<(String, Conn)>,
-    config: ConnectionManagerConfig,
-    batch: bool,
-    timeout: Duration,
+    options: Options,
     resolving: AtomicBool,
+}
+
+/// How to connect to the master.
+pub(crate) struct Options {
+    /// Connection settings (timeouts, backoff, push handler).
+    pub config: ConnectionManagerConfig,
+    /// Batch commands (see `batch.rs`).
+    pub batch: bool,
+    /// Bound on asking Sentinel.
+    pub timeout: Duration,
+    /// Speak RESP3 to the master (the near cache's invalidations).
+    pub resp3: bool,
+    /// Called when commands start going to a new master.
+    pub on_switch: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl SentinelConn {
@@ -45,27 +58,28 @@ impl SentinelConn {
     pub(crate) async fn connect(
         nodes: &[String],
         service: &str,
-        config: ConnectionManagerConfig,
-        batch: bool,
-        timeout: Duration,
+        options: Options,
     ) -> RedisResult<Self> {
+        let node_info = options.resp3.then(|| {
+            SentinelNodeConnectionInfo::default().set_redis_connection_info(
+                RedisConnectionInfo::default().set_protocol(ProtocolVersion::RESP3),
+            )
+        });
         let mut sentinel = SentinelClient::build(
             nodes.to_vec(),
             service.to_owned(),
-            None,
+            node_info,
             SentinelServerType::Master,
         )?;
-        let master = tokio::time::timeout(timeout, sentinel.async_get_client())
+        let master = tokio::time::timeout(options.timeout, sentinel.async_get_client())
             .await
             .map_err(|_| timed_out())??;
-        let current = connection_to(master, &config, batch)?;
+        let current = connection_to(master, &options)?;
         let conn = Self {
             inner: Arc::new(Inner {
                 sentinel: tokio::sync::Mutex::new(sentinel),
                 current: RwLock::new(current),
-                config,
-                batch,
-                timeout,
+                options,
                 resolving: AtomicBool::new(false),
             }),
         };
@@ -106,7 +120,7 @@ impl Inner {
         let result = async {
             let master = {
                 let mut sentinel = self.sentinel.lock().await;
-                tokio::time::timeout(self.timeout, sentinel.async_get_client())
+                tokio::time::timeout(self.options.timeout, sentinel.async_get_client())
                     .await
                     .map_err(|_| timed_out())??
             };
@@ -116,8 +130,13 @@ impl Inner {
                 current.0 != addr
             };
             if moved {
-                let next = connection_to(master, &self.config, self.batch)?;
+                let next = connection_to(master, &self.options)?;
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+                // After the switch: a read still in flight on the old master was sent
+                // before this flush, so it cannot fill the cache either.
+                if let Some(on_switch) = &self.options.on_switch {
+                    on_switch();
+                }
                 tracing::warn!(master = %addr, "redis sentinel: the master moved; switched to it");
             }
             Ok::<_, RedisError>(())
@@ -141,14 +160,10 @@ async fn resolve_periodically(inner: Weak<Inner>) {
 }
 
 /// A lazily connecting, batched connection to `master`.
-fn connection_to(
-    master: redis::Client,
-    config: &ConnectionManagerConfig,
-    batch: bool,
-) -> RedisResult<(String, Conn)> {
+fn connection_to(master: redis::Client, options: &Options) -> RedisResult<(String, Conn)> {
     let addr = master.get_connection_info().addr().to_string();
-    let manager = ConnectionManager::new_lazy_with_config(master, config.clone())?;
-    Ok((addr, Conn::single(manager, batch)))
+    let manager = ConnectionManager::new_lazy_with_config(master, options.config.clone())?;
+    Ok((addr, Conn::single(manager, options.batch)))
 }
 
 fn timed_out() -> RedisError {

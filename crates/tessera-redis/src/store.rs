@@ -32,6 +32,7 @@ pub(crate) struct Inner {
     pub index_grace: Duration,
     pub clock: Clock,
     pub memo: crate::memo::ExpiryMemo,
+    pub near: Option<Arc<crate::near::NearCache>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -52,6 +53,20 @@ enum Expiry {
     Pttl(i64),
     /// What this process noted recently (see `memo.rs`).
     Noted(OffsetDateTime),
+}
+
+/// `record` as the next load would return it once saved with version `version`: the
+/// stored JSON keeps instants to the millisecond.
+fn as_stored(record: &Record, version: u64) -> Record {
+    let ms = |t: OffsetDateTime| {
+        t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(t)
+    };
+    let mut r = record.clone();
+    r.version = version;
+    r.created_at = ms(r.created_at);
+    r.cookie.expires = r.cookie.expires.map(ms);
+    r
 }
 
 /// A user-index member with its session (if the key still exists).
@@ -82,6 +97,19 @@ impl RedisStore {
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.inner.conn.is_cluster()
+    }
+
+    /// The near cache's counters, when it is on (see [`RedisStoreBuilder::near_cache`]).
+    pub fn near_cache_stats(&self) -> Option<crate::NearCacheStats> {
+        self.inner.near.as_ref().map(|n| n.stats())
+    }
+
+    /// Drops every entry of the near cache (no-op without one). Coherence never needs
+    /// this; it is for tests and for operators who want memory back.
+    pub fn flush_near_cache(&self) {
+        if let Some(near) = &self.inner.near {
+            near.flush("asked to");
+        }
     }
 
     /// The Redis key holding a session (for inspection and tests).
@@ -118,6 +146,8 @@ impl RedisStore {
                 deleted += n.max(0) as u64;
             }
         }
+        // Redis spares this process the invalidations of its own deletes (NOLOOP).
+        self.flush_near_cache();
         Ok(deleted)
     }
 
@@ -216,6 +246,56 @@ impl RedisStore {
         let v = version(&raw);
         let json = self.inner.codec.decode(raw, key)?;
         Record::from_json(id, &json, StoredMeta::new(expires_at, v).read_at(now)).map(Some)
+    }
+
+    /// A near-cache miss: `CLIENT TRACKING ON NOLOOP` + `GET` + `PTTL`, pipelined on one
+    /// connection, so the key is tracked by the very connection that read it; then fills
+    /// the cache unless the key changed meanwhile. (The expiry is always read: a noted one
+    /// may predate another client's `PEXPIRE`, whose invalidation caused this miss.)
+    async fn load_tracked(
+        &self,
+        id: &SessionId,
+        key: String,
+        near: &crate::near::NearCache,
+    ) -> Result<Option<Record>, StoreError> {
+        let mut conn = self.conn();
+        let snapshot = near.snapshot();
+        let mut tracking = redis::cmd("CLIENT");
+        tracking.arg("TRACKING").arg("ON").arg("NOLOOP");
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(&key);
+        let share = conn.is_batched().then(|| format!("TRACK+GET+PTTL {key}"));
+        let replies = timed(
+            self.inner.timeout,
+            conn.send_to_key(&key, vec![tracking, get, pttl], share),
+        )
+        .await?;
+        let [_, raw, pttl] = replies_of(replies)?;
+        let (raw, pttl) = (
+            from_value::<Option<Vec<u8>>>(raw)?,
+            from_value::<i64>(pttl)?,
+        );
+        let size = raw.as_ref().map_or(0, Vec::len);
+        let record = self.decode(id.clone(), &key, raw, Expiry::Pttl(pttl))?;
+        near.fill(&key, snapshot, record.as_ref(), size);
+        Ok(record)
+    }
+
+    /// The near cache's note of a write by this process to `key` (sent at `snapshot`):
+    /// `saved` is the record as stored, `None` when the key was touched, deleted, or the
+    /// outcome is unknown.
+    fn wrote(&self, key: &str, snapshot: Option<u64>, saved: Option<(&Record, u64, usize)>) {
+        let (Some(near), Some(snapshot)) = (&self.inner.near, snapshot) else {
+            return;
+        };
+        match saved {
+            Some((record, version, size)) => {
+                near.wrote(key, snapshot, Some(&as_stored(record, version)), size)
+            }
+            None => near.wrote(key, snapshot, None, 0),
+        }
     }
 
     /// `ZADD <user index> <now ms> <stored id>`.
@@ -324,6 +404,12 @@ impl SessionStore for RedisStore {
     /// else `GET` + `PTTL`, pipelined: one round trip either way.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let key = self.inner.keys.session(id);
+        if let Some(near) = &self.inner.near {
+            if let Some(record) = near.get(&key, self.now()) {
+                return Ok(Some(record));
+            }
+            return self.load_tracked(id, key, near).await;
+        }
         let mut conn = self.conn();
         let mut get = redis::cmd("GET");
         get.arg(&key);
@@ -391,8 +477,10 @@ impl SessionStore for RedisStore {
         };
         let mut check_owner = record.user.is_some();
         let mut conn = self.conn();
+        let near = self.inner.near.as_ref();
+        let snapshot = near.map(|n| n.snapshot());
         for _ in 0..2 {
-            let result: i64 = timed(
+            let result: Result<i64, StoreError> = timed(
                 self.inner.timeout,
                 SAVE.key(&key)
                     .arg(&expected)
@@ -401,16 +489,32 @@ impl SessionStore for RedisStore {
                     .arg(if check_owner { "1" } else { "0" })
                     .arg(&plain)
                     .arg(&sealed)
+                    .arg(if near.is_some() { "1" } else { "0" })
                     .invoke_async(&mut conn),
             )
-            .await?;
+            .await;
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.wrote(&key, snapshot, None); // it may or may not have been written
+                    return Err(e);
+                }
+            };
             match result {
                 scripts::save::SAVED => {
                     self.inner.memo.set(&key, record.expires_at, self.now());
-                    return Ok(SaveOutcome::Saved(version(value.as_bytes())));
+                    let v = version(value.as_bytes());
+                    self.wrote(&key, snapshot, Some((record, v, value.len())));
+                    return Ok(SaveOutcome::Saved(v));
                 }
-                scripts::save::MISSING => return Ok(SaveOutcome::Missing),
-                scripts::save::CONFLICT => return Ok(SaveOutcome::Conflict),
+                scripts::save::MISSING => {
+                    self.wrote(&key, snapshot, None);
+                    return Ok(SaveOutcome::Missing);
+                }
+                scripts::save::CONFLICT => {
+                    self.wrote(&key, snapshot, None);
+                    return Ok(SaveOutcome::Conflict);
+                }
                 scripts::save::NEEDS_INDEX => {
                     if let Some(user) = &record.user {
                         self.index_add(user, &stored).await?;
@@ -433,14 +537,18 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
-        let n: i64 = timed(
+        let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+        let n = timed(
             self.inner.timeout,
             redis::cmd("PEXPIRE")
                 .arg(&key)
                 .arg(self.ttl_ms(expires_at))
-                .query_async(&mut conn),
+                .query_async::<i64>(&mut conn),
         )
-        .await?;
+        .await;
+        // A key this process writes is no longer tracked for it: drop the entry.
+        self.wrote(&key, snapshot, None);
+        let n = n?;
         if n == 1 {
             self.inner.memo.set(&key, expires_at, self.now());
         } else {
@@ -453,11 +561,14 @@ impl SessionStore for RedisStore {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
-        let n: i64 = timed(
+        let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+        let n = timed(
             self.inner.timeout,
-            redis::cmd("DEL").arg(&key).query_async(&mut conn),
+            redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn),
         )
-        .await?;
+        .await;
+        self.wrote(&key, snapshot, None);
+        let n = n?;
         self.inner.memo.forget(&key);
         Ok(n > 0)
     }
@@ -511,7 +622,12 @@ impl SessionStore for RedisStore {
                     p
                 })
                 .collect();
-            let results = self.per_key(pipes).await?;
+            let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+            let results = self.per_key(pipes).await;
+            for (stored, _, _) in &targets {
+                self.wrote(&keys.session_stored(stored), snapshot, None);
+            }
+            let results = results?;
             let mut changed = Vec::new();
             for ((stored, score, _), result) in targets.iter().zip(results) {
                 let result: i64 = redis::from_redis_value(result).map_err(StoreError::decode)?;

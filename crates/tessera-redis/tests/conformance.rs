@@ -47,6 +47,10 @@ macro_rules! suite {
 
 suite!(single, Target::single().await, |b| b);
 suite!(cluster, Target::cluster(), |b| b);
+suite!(single_near_cache, Target::single().await, |b| b
+    .near_cache(1000));
+suite!(cluster_near_cache, Target::cluster(), |b| b
+    .near_cache(1000));
 suite!(hashed single_hashed_ids, Target::single().await, |b| b.hash_ids(true));
 #[cfg(feature = "encryption")]
 suite!(single_encrypted, Target::single().await, |b| b.encryption(

@@ -11,6 +11,11 @@ use tessera_redis::RedisStore;
 
 /// A kit on a fresh prefix of `target`; every handle is a separate store (connection).
 async fn kit(target: Option<Target>) -> Option<Kit> {
+    kit_with(target, 0).await
+}
+
+/// Like [`kit`], each store with a near cache of `near` entries (0: none).
+async fn kit_with(target: Option<Target>, near: usize) -> Option<Kit> {
     let target = Arc::new(target?);
     let fresh = Fresh::new(&target, |b| b).await;
     let prefix = fresh.prefix.clone();
@@ -22,6 +27,7 @@ async fn kit(target: Option<Target>) -> Option<Kit> {
                     target
                         .builder()
                         .prefix(&prefix)
+                        .near_cache(near)
                         .build()
                         .await
                         .expect("build store"),
@@ -40,6 +46,16 @@ mod single {
 mod cluster {
     use super::*;
     tessera::layer_tests!(kit(Target::cluster()));
+}
+
+mod single_near_cache {
+    use super::*;
+    tessera::layer_tests!(kit_with(Target::single().await, 1000));
+}
+
+mod cluster_near_cache {
+    use super::*;
+    tessera::layer_tests!(kit_with(Target::cluster(), 1000));
 }
 
 /// The private server behind the outage check.

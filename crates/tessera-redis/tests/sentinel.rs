@@ -157,8 +157,14 @@ impl Group {
     }
 
     async fn store(&self) -> tessera_redis::RedisStore {
+        self.store_with(0).await
+    }
+
+    /// A store through Sentinel with a near cache of `near` entries (0: none).
+    async fn store_with(&self, near: usize) -> tessera_redis::RedisStore {
         tessera_redis::RedisStore::builder()
             .sentinel([self.sentinel_url()], MASTER)
+            .near_cache(near)
             .prefix(unique_prefix())
             .command_timeout(Duration::from_millis(500))
             .build()
@@ -189,6 +195,13 @@ impl Drop for Group {
     }
 }
 
+/// The key prefix of `store` (from its key for a sample id).
+fn store_prefix(store: &tessera_redis::RedisStore) -> String {
+    let id = SessionId::generate();
+    let key = store.session_key(&id);
+    key.strip_suffix(id.as_str()).expect("plain ids").to_owned()
+}
+
 fn record(n: u64) -> Record {
     let now = OffsetDateTime::now_utc();
     let mut r = Record::new(SessionId::generate(), now, now + Duration::from_secs(600));
@@ -207,13 +220,33 @@ async fn conformance_through_sentinel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_a_failover_without_being_rebuilt() {
+    failover(0).await;
+}
+
+/// With a near cache: a session cached before the failover and changed by another
+/// process after it is read fresh (the switch to the new master drops the cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_cache_follows_a_failover_and_serves_nothing_stale() {
+    failover(100).await;
+}
+
+async fn failover(near: usize) {
     let Some(group) = Group::start().await else {
         return;
     };
     let [m, r, _] = group.ports;
-    let store = group.store().await;
+    let store = group.store_with(near).await;
     let before = record(1);
     store.create(&before).await.unwrap();
+    if near > 0 {
+        store.load(&before.id).await.unwrap().expect("created");
+        store.load(&before.id).await.unwrap().expect("created");
+        assert_eq!(
+            store.near_cache_stats().unwrap().hits,
+            1,
+            "cached before the failover"
+        );
+    }
     // Replicated before the failover, so the promoted replica has it.
     let acked: i64 = redis::cmd("WAIT")
         .arg(1)
@@ -261,12 +294,31 @@ async fn follows_a_failover_without_being_rebuilt() {
         .await
         .unwrap();
     assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
+    let expected = if near > 0 {
+        // Another process (a plain store on the same prefix) changes the session on the
+        // new master.
+        let other = tessera_redis::RedisStore::builder()
+            .sentinel([group.sentinel_url()], MASTER)
+            .prefix(store_prefix(&store))
+            .build()
+            .await
+            .unwrap();
+        let mut theirs = other.load(&before.id).await.unwrap().expect("replicated");
+        theirs.data.insert("n".into(), 2.into());
+        assert!(matches!(
+            other.save(&theirs).await.unwrap(),
+            tessera::SaveOutcome::Saved(_)
+        ));
+        2
+    } else {
+        1
+    };
     let loaded = store
         .load(&before.id)
         .await
         .unwrap()
         .expect("replicated session");
-    assert_eq!(loaded.data["n"], 1);
+    assert_eq!(loaded.data["n"], expected);
     let mut again = loaded.clone();
     again.data.insert("n".into(), 3.into());
     assert!(matches!(

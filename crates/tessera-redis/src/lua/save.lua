@@ -7,6 +7,8 @@
 -- ARGV[4]  '1': the new value is bound to a user whose index entry was not written yet
 -- ARGV[5]  that user's owner token for a plaintext value ('u:' .. user)
 -- ARGV[6]  that user's owner token for an encrypted value ('t:' .. tag), or ARGV[5]
+-- ARGV[7]  '1': read the key after writing it, so a caller with client tracking on (the
+--          near cache) keeps tracking it (Redis stops tracking a key its tracker writes)
 -- Returns 1 saved, 0 missing, -1 conflict, 2 owner changed: add the index entry first.
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
@@ -28,4 +30,5 @@ if ARGV[4] == '1' then
   if owner ~= ARGV[5] and owner ~= ARGV[6] then return 2 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if ARGV[7] == '1' then redis.call('STRLEN', KEYS[1]) end
 return 1
