@@ -1,4 +1,6 @@
-//! express-session + connect-redis and Tessera's RedisStore on one Redis, one key prefix.
+//! express-session + connect-redis and Tessera's RedisStore on one Redis, one key prefix;
+//! again with Tessera's near cache on (Node's writes and deletes reach the cache through
+//! Redis's invalidations).
 
 mod common;
 
@@ -23,12 +25,21 @@ impl Env {
 }
 
 async fn setup() -> Option<Env> {
+    setup_with(0).await
+}
+
+async fn setup_cached() -> Option<Env> {
+    setup_with(1000).await
+}
+
+async fn setup_with(near_cache: usize) -> Option<Env> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let namespace = unique("tessera_interop");
     let prefix = format!("{namespace}:sess:");
     let store = match RedisStore::builder()
         .url(url.clone())
         .prefix(prefix.clone())
+        .near_cache(near_cache)
         .build()
         .await
     {
@@ -52,3 +63,8 @@ async fn setup() -> Option<Env> {
 }
 
 interop_tests!(setup);
+
+mod near_cache {
+    use super::*;
+    interop_tests!(setup_cached);
+}

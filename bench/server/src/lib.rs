@@ -28,9 +28,17 @@ pub async fn open_store(args: &[String]) -> anyhow::Result<BoxedStore> {
             let url =
                 std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".into());
             let batch = std::env::var("REDIS_BATCH").map_or(true, |v| v != "0");
+            // REDIS_NEAR_CACHE=<entries>: the coherent near cache (off when unset or 0).
+            let near = std::env::var("REDIS_NEAR_CACHE")
+                .ok()
+                .map(|v| v.parse::<usize>())
+                .transpose()
+                .context("REDIS_NEAR_CACHE")?
+                .unwrap_or(0);
             let store = tessera_redis::RedisStore::builder()
                 .url(url)
                 .batch_commands(batch)
+                .near_cache(near)
                 .build()
                 .await?;
             BoxedStore::new(store)

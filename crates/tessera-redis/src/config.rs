@@ -188,7 +188,7 @@ impl RedisStoreBuilder {
     /// the whole cache. Off by default. Saves stay conditional, so a save built on a
     /// record that was already stale conflicts and is replayed as without the cache.
     ///
-    /// Needs Redis 6 or later (RESP3). Memory: see the crate README (about 0.4 KB per
+    /// Needs Redis 6 or later (RESP3). Memory: see the crate README (about 1.3 KB per
     /// small session). See the README for exactly what can be stale, and for how long.
     pub fn near_cache(mut self, capacity: usize) -> Self {
         self.near_cache = NonZeroUsize::new(capacity);
