@@ -12,7 +12,7 @@
 //!
 //! | operation | commands | round trips |
 //! |---|---|---|
-//! | load | `GET` (+ `PTTL`, pipelined, when the expiry is not noted; see `memo.rs`) | 1 |
+//! | load | `GET` (+ `PTTL`, pipelined, when the expiry is not noted; see `memo.rs`); with the near cache, nothing on a hit, `CLIENT TRACKING ON` + `GET` + `PTTL` on a miss | 1 (0 on a hit) |
 //! | create | `SET … PX … NX` (after `ZADD` to the user index when bound to a user) | 1 (2) |
 //! | save | `EVALSHA` of a compare-and-set script (after `ZADD` when the user changed) | 1 (3) |
 //! | touch | `PEXPIRE` | 1 |
@@ -53,7 +53,10 @@ mod memo;
 mod near;
 mod scripts;
 mod sentinel;
+mod session_store;
 mod store;
+mod store_near;
+mod user_index;
 
 pub use config::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_INDEX_GRACE, DEFAULT_NEAR_CACHE_MAX_AGE, DEFAULT_PREFIX,

@@ -30,8 +30,8 @@ use lru::LruCache;
 use redis::{PushInfo, PushKind, Value};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera::Record;
 use time::OffsetDateTime;
@@ -58,7 +58,7 @@ pub struct NearCacheStats {
 }
 
 struct Entry {
-    record: Record,
+    record: Arc<Record>,
     filled: Instant,
 }
 
@@ -146,12 +146,12 @@ impl NearCache {
     }
 
     /// The cached record of `key`, if fresh; counts a hit or a miss.
-    pub(crate) fn get(&self, key: &str, now: OffsetDateTime) -> Option<Record> {
+    pub(crate) fn get(&self, key: &str, now: OffsetDateTime) -> Option<Arc<Record>> {
         let found = {
             let mut state = self.lock();
             match state.entries.get(key) {
                 Some(e) if e.record.expires_at > now && e.filled.elapsed() < self.max_age => {
-                    Some(e.record.clone())
+                    Some(Arc::clone(&e.record))
                 }
                 Some(_) => {
                     state.entries.pop(key);
@@ -182,7 +182,7 @@ impl NearCache {
 
     /// After a read sent at `snapshot` (with tracking on): caches `record` unless its key
     /// changed meanwhile. `None` (the key is gone) caches nothing.
-    pub(crate) fn fill(&self, key: &str, snapshot: u64, record: Option<&Record>, size: usize) {
+    pub(crate) fn fill(&self, key: &str, snapshot: u64, record: Option<&Arc<Record>>, size: usize) {
         let Some(record) = record else { return };
         if size > MAX_VALUE_BYTES {
             return;
@@ -192,7 +192,7 @@ impl NearCache {
             state.entries.put(
                 key.to_owned(),
                 Entry {
-                    record: record.clone(),
+                    record: Arc::clone(record),
                     filled: Instant::now(),
                 },
             );
@@ -202,7 +202,7 @@ impl NearCache {
     /// After this process wrote `key` (a save sent at `snapshot`): an entry that was
     /// cached and saw no other change becomes `saved` (the save's script keeps the key
     /// tracked); otherwise the entry is dropped. `None` (touch, delete, failed save) drops.
-    pub(crate) fn wrote(&self, key: &str, snapshot: u64, saved: Option<&Record>, size: usize) {
+    pub(crate) fn wrote(&self, key: &str, snapshot: u64, saved: Option<&Arc<Record>>, size: usize) {
         let h = hash(key);
         let mut state = self.lock();
         let clean = state.clean_since(h, snapshot);
@@ -288,15 +288,17 @@ mod tests {
     use super::*;
     use tessera::{SessionId, StoredMeta};
 
-    fn record(n: i64) -> Record {
+    fn record(n: i64) -> Arc<Record> {
         let now = OffsetDateTime::now_utc();
         let json = format!(r#"{{"cookie":{{}},"n":{n}}}"#);
-        Record::from_json(
-            SessionId::generate(),
-            &json,
-            StoredMeta::new(now + Duration::from_secs(60), n as u64),
+        Arc::new(
+            Record::from_json(
+                SessionId::generate(),
+                &json,
+                StoredMeta::new(now + Duration::from_secs(60), n as u64),
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
     fn cache(cap: usize) -> NearCache {
@@ -377,8 +379,9 @@ mod tests {
         );
         c.fill("b", c.snapshot(), Some(&record(9)), MAX_VALUE_BYTES + 1);
         assert_eq!(n(&c, "b"), None, "large values are not cached");
-        let mut old = record(1);
+        let mut old = Arc::unwrap_or_clone(record(1));
         old.expires_at = OffsetDateTime::now_utc() - Duration::from_secs(1);
+        let old = Arc::new(old);
         c.fill("x", c.snapshot(), Some(&old), 10);
         assert_eq!(n(&c, "x"), None, "an expired record is never served");
         c.on_push(PushInfo {
