@@ -207,19 +207,15 @@ impl NearCache {
         let mut state = self.lock();
         let clean = state.clean_since(h, snapshot);
         state.changed(h);
-        match saved {
-            Some(record) if clean && size <= MAX_VALUE_BYTES && state.entries.contains(key) => {
-                state.entries.put(
-                    key.to_owned(),
-                    Entry {
-                        record: record.clone(),
-                        filled: Instant::now(),
-                    },
-                );
+        match (saved, state.entries.get_mut(key)) {
+            (Some(record), Some(entry)) if clean && size <= MAX_VALUE_BYTES => {
+                entry.record = Arc::clone(record);
+                entry.filled = Instant::now();
             }
-            _ => {
+            (_, Some(_)) => {
                 state.entries.pop(key);
             }
+            (_, None) => {}
         }
     }
 

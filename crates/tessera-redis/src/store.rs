@@ -321,7 +321,10 @@ impl RedisStore {
             };
             match result {
                 scripts::save::SAVED => {
-                    self.inner.memo.set(&key, record.expires_at, self.now());
+                    // The near cache holds the expiry itself; the notes serve uncached loads.
+                    if near.is_none() {
+                        self.inner.memo.set(&key, record.expires_at, self.now());
+                    }
                     let v = version(value.as_bytes());
                     let size = value.len();
                     let written = Written {
