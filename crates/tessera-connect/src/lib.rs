@@ -227,6 +227,11 @@ pub async fn open(url: &str, options: &Options) -> Result<Opened, OpenError> {
         #[cfg(feature = "redis")]
         "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => {
             let (url, prefix) = url::take_param(url, "prefix");
+            let (url, near) = url::take_param(&url, "near_cache");
+            let near = near
+                .map(|n| n.parse::<usize>())
+                .transpose()
+                .map_err(|_| invalid("near_cache must be a number of sessions (0: off)"))?;
             let mut builder = tessera_redis::RedisStore::builder();
             builder = match scheme.as_str() {
                 "redis+cluster" => builder.cluster(
@@ -243,6 +248,9 @@ pub async fn open(url: &str, options: &Options) -> Result<Opened, OpenError> {
             };
             if let Some(prefix) = prefix {
                 builder = builder.prefix(prefix);
+            }
+            if let Some(n) = near {
+                builder = builder.near_cache(n);
             }
             let store = builder.build().await.map_err(|e| connect(e.into()))?;
             Ok(Opened::new(
@@ -286,6 +294,13 @@ mod tests {
         assert!(matches!(err, Some(OpenError::Invalid { .. })));
         let err = open("", &Options::default()).await.err();
         assert!(matches!(err, Some(OpenError::Invalid { .. })));
+        // Checked before any connection is tried.
+        let err = open("redis://127.0.0.1:1/?near_cache=lots", &Options::default())
+            .await
+            .err();
+        assert!(
+            matches!(&err, Some(OpenError::Invalid { reason, .. }) if reason.contains("near_cache"))
+        );
     }
 
     #[tokio::test]
