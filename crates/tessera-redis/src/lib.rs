@@ -51,6 +51,7 @@ mod error;
 mod keys;
 mod memo;
 mod near;
+mod near_table;
 mod scripts;
 mod sentinel;
 mod session_store;

@@ -23,10 +23,11 @@
 //! As a last line against a connection that is silently dead (no FIN, no error), entries
 //! are trusted for at most `max_age`.
 //!
-//! Bounded: at most `capacity` entries (least recently used evicted), values larger than
+//! Bounded: at most `capacity` entries (an approximately least recently used one evicted:
+//! see `near_table.rs`), values larger than
 //! [`MAX_VALUE_BYTES`] are not cached, the ring holds [`RING`] changes.
 
-use lru::LruCache;
+use crate::near_table::Table;
 use redis::{PushInfo, PushKind, Value};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
@@ -63,7 +64,7 @@ struct Entry {
 }
 
 struct State {
-    entries: LruCache<String, Entry>,
+    entries: Table<Entry>,
     /// Number of the latest change.
     seq: u64,
     /// Reads and saves sent before this change may not fill.
@@ -128,7 +129,7 @@ impl NearCache {
     pub(crate) fn new(capacity: NonZeroUsize, max_age: Duration) -> Self {
         Self {
             state: Mutex::new(State {
-                entries: LruCache::new(capacity),
+                entries: Table::new(capacity),
                 seq: 0,
                 floor: 0,
                 ring: VecDeque::with_capacity(RING),
@@ -149,7 +150,7 @@ impl NearCache {
     pub(crate) fn get(&self, key: &str, now: OffsetDateTime) -> Option<Arc<Record>> {
         let found = {
             let mut state = self.lock();
-            match state.entries.get(key) {
+            match state.entries.get_mut(key) {
                 Some(e) if e.record.expires_at > now && e.filled.elapsed() < self.max_age => {
                     Some(Arc::clone(&e.record))
                 }
@@ -190,7 +191,7 @@ impl NearCache {
         let mut state = self.lock();
         if state.clean_since(hash(key), snapshot) {
             state.entries.put(
-                key.to_owned(),
+                key,
                 Entry {
                     record: Arc::clone(record),
                     filled: Instant::now(),
