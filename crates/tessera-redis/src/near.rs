@@ -17,15 +17,18 @@
 //! reaches back that far). A flush also moves a floor: nothing sent before the flush may
 //! fill the cache after it.
 //!
-//! **When anything is lost.** A dropped connection (redis-rs reports it to the push
-//! handler before any command goes out on the new one), an `invalidate` with no keys
-//! (`FLUSHDB`/`FLUSHALL`), a Sentinel switch to a new master: the whole cache is dropped.
+//! **When anything is lost.** A dropped connection (redis-rs sends the push handler a
+//! disconnection notice), an `invalidate` with no keys (`FLUSHDB`/`FLUSHALL`), a Sentinel
+//! switch to a new master: the whole cache is dropped, and nothing sent before the drop
+//! fills it again. Commands may already use the new connection before the notice is
+//! handled; that is safe because a fill always enables tracking on its own connection, and
+//! an entry a save updated in between is dropped by the flush.
 //! As a last line against a connection that is silently dead (no FIN, no error), entries
 //! are trusted for at most `max_age`.
 //!
-//! Bounded: at most `capacity` entries (an approximately least recently used one evicted:
-//! see `near_table.rs`), values larger than
-//! [`MAX_VALUE_BYTES`] are not cached, the ring holds [`RING`] changes.
+//! Bounded: at most `capacity` entries (an approximately least recently used one is
+//! evicted: see `near_table.rs`), values larger than [`MAX_VALUE_BYTES`] are not cached,
+//! the ring holds [`RING`] changes.
 
 use crate::near_table::Table;
 use redis::{PushInfo, PushKind, Value};

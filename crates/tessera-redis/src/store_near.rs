@@ -58,17 +58,17 @@ impl RedisStore {
         Ok(record)
     }
 
-    /// The near cache's note of a write by this process to `key` (sent at `snapshot`):
-    /// `saved` is the record as stored, `None` when the key was touched, deleted, or the
-    /// outcome is unknown.
+    /// The near cache's note of a write by this process to `key` (sent at `snapshot`) that
+    /// leaves no record to cache: a touch, a delete, a failed save or an unknown outcome.
+    /// The entry is dropped.
     pub(crate) fn wrote(&self, key: &str, snapshot: Option<u64>) {
         if let (Some(near), Some(snapshot)) = (&self.inner.near, snapshot) {
             near.wrote(key, snapshot, None, 0);
         }
     }
 
-    /// The near cache's note of a successful save: `saved` (as [`as_stored`] made it)
-    /// replaces a clean cached entry.
+    /// The near cache's note of a successful save: `saved` (as `store::as_stored` made it)
+    /// replaces a cached entry that saw no other change.
     pub(crate) fn saved(&self, w: &Written, saved: &Arc<Record>) {
         if let (Some(near), Some(snapshot)) = (&self.inner.near, w.snapshot) {
             near.wrote(&w.key, snapshot, Some(saved), w.size);
