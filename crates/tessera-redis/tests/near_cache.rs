@@ -282,3 +282,98 @@ async fn the_cache_is_bounded_by_entries_and_value_size() {
     );
     fresh.cleanup().await;
 }
+
+/// Two cached instances and a plain client race on a few keys (loads, saves, foreign
+/// `SET`s and `DEL`s, recreations); once everyone stops, both caches must converge to what
+/// Redis holds. A fill that slipped past an invalidation would stay stale forever and
+/// fail here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn caches_converge_to_redis_after_racing_writers() {
+    let Some(target) = Target::single().await else {
+        return;
+    };
+    let fresh = Fresh::new(&target, |b| b.near_cache(8)).await;
+    let a = fresh.store.clone();
+    let b = target
+        .builder()
+        .prefix(&fresh.prefix)
+        .near_cache(8)
+        .build()
+        .await
+        .unwrap();
+    let ids: Vec<SessionId> = (0..12).map(|_| SessionId::generate()).collect();
+    let template = record(0);
+    // Rounds: a stale fill is only visible if nothing overwrites it before the check, so
+    // check often (each round ends with every writer stopped).
+    for round in 0..12u64 {
+        let mut tasks = Vec::new();
+        for t in 0..8u64 {
+            let (a, b, ids, template) = (a.clone(), b.clone(), ids.clone(), template.clone());
+            let mut c = raw(&target).await;
+            tasks.push(tokio::spawn(async move {
+                let mut x = (t + 8 * round).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for _ in 0..120 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let id = &ids[(x % ids.len() as u64) as usize];
+                    let store = if x & 0x100 == 0 { &a } else { &b };
+                    match (x >> 9) % 8 {
+                        0..=2 => {
+                            store.load(id).await.unwrap();
+                        }
+                        3..=4 => {
+                            if let Some(mut r) = store.load(id).await.unwrap() {
+                                let n = r.data.get("n").and_then(|v| v.as_u64()).unwrap_or(0);
+                                r.data.insert("n".into(), (n + 1).into());
+                                store.save(&r).await.unwrap();
+                            }
+                        }
+                        5 => {
+                            let _: () = redis::cmd("SET")
+                                .arg(store.session_key(id))
+                                .arg(format!(r#"{{"cookie":{{}},"n":{}}}"#, x % 1000))
+                                .arg("PX")
+                                .arg(600_000)
+                                .query_async(&mut c)
+                                .await
+                                .unwrap();
+                        }
+                        6 => {
+                            store.delete(id).await.unwrap();
+                        }
+                        _ => {
+                            let mut r = template.clone();
+                            r.id = id.clone();
+                            let _ = store.create(&r).await; // taken ids are fine
+                        }
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut c = raw(&target).await;
+        for id in &ids {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(a.session_key(id))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            let want: Option<u64> = raw.map(|j| {
+                let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+                v["n"].as_u64().unwrap_or(0)
+            });
+            for (name, store) in [("A", &a), ("B", &b)] {
+                until(store, id, &format!("{name} converging"), |r| {
+                    r.as_ref()
+                        .map(|r| r.data.get("n").and_then(|v| v.as_u64()).unwrap_or(0))
+                        == want
+                })
+                .await;
+            }
+        }
+    }
+    fresh.cleanup().await;
+}
