@@ -213,13 +213,21 @@ impl App {
             config::CookieSecure::Always => tessera::Secure::Always,
             config::CookieSecure::Never => tessera::Secure::Never,
         };
-        let session_config = SessionConfig::builder()
-            .secrets(&secrets)
-            .cookie_name(config.session_cookie_name.clone())
-            .secure(secure)
-            .trust_proxy(config.trust_proxy)
-            .idle_timeout(config.session_idle_timeout)
-            .absolute_timeout(config.session_absolute_timeout)
+        let sessions = || {
+            SessionConfig::builder()
+                .secrets(&secrets)
+                .cookie_name(config.session_cookie_name.clone())
+                .secure(secure)
+                .trust_proxy(config.trust_proxy)
+                .idle_timeout(config.session_idle_timeout)
+                .absolute_timeout(config.session_absolute_timeout)
+        };
+        // The header transport is for API clients: pages (which a browser renders, with
+        // forms whose tokens a header must not unlock) know only the cookie.
+        let page_sessions = sessions()
+            .build()
+            .context("invalid session configuration")?;
+        let api_sessions = sessions()
             .header(http::HeaderName::from_static(SESSION_HEADER))
             .build()
             .context("invalid session configuration")?;
@@ -258,7 +266,8 @@ impl App {
             .route("/cart", get(api::cart).delete(api::clear_cart))
             .route("/cart/items", post(api::add_to_cart))
             .fallback(api::not_found)
-            .layer(axum::middleware::from_fn(api::guard));
+            .layer(axum::middleware::from_fn(api::guard))
+            .layer(SessionLayer::with_boxed(opened.store.clone(), api_sessions));
 
         let router = Router::new()
             .route("/", get(pages::home))
@@ -275,10 +284,10 @@ impl App {
             .route("/favicon.ico", get(pages::favicon))
             .route("/healthz", get(metrics::healthz))
             .route("/metrics", get(metrics::render))
-            .nest("/api", api)
             .fallback(pages::not_found)
+            .layer(SessionLayer::with_boxed(opened.store, page_sessions))
+            .nest("/api", api)
             .layer(DefaultBodyLimit::max(MAX_BODY))
-            .layer(SessionLayer::with_boxed(opened.store, session_config))
             .layer(axum::middleware::from_fn(error::render_session_failures))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),

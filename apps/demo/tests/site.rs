@@ -712,10 +712,23 @@ async fn header_transport(b: Backend) {
         "{}",
         r.body
     );
+    // Pages know only the cookie: the header alone does not log a page in.
     let r = c.send(with_header(reqwest::Method::GET, "/")).await;
-    assert!(r.body.contains("Welcome"), "{}", r.body);
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("Welcome"), "{}", r.body);
     assert!(!r.body.contains(&id));
     assert!(r.header("x-session-id").is_none());
+    let r = c
+        .send(with_header(reqwest::Method::GET, "/sessions"))
+        .await;
+    assert!(
+        !r.body.contains(&email),
+        "the sessions page is not unlocked by the header: {}",
+        r.body
+    );
+    // The pages gave this client an anonymous session cookie (for their forms' CSRF
+    // tokens); a header-only client drops it again.
+    c.clear_cookies();
 
     // The page login never sends the header.
     let p = srv.client();
