@@ -100,6 +100,40 @@ pub async fn guard(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Every error under `/api` is JSON (issue 11, point 11): an error response that is not
+/// (axum's plain-text rejections such as an undecodable path parameter, a bare 405) is
+/// rewritten as `{"error": …}` with the same status and headers, its text kept when it
+/// is short plain text, else the status's reason.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = is_json(res.headers().get(header::CONTENT_TYPE));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty() && !t.contains('<'));
+    let message = text.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut rewritten = error(status, message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
 fn user_json(email: &str) -> Value {
     json!({"user": {"email": email}})
 }

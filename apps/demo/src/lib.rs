@@ -267,7 +267,8 @@ impl App {
             .route("/cart/items", post(api::add_to_cart))
             .fallback(api::not_found)
             .layer(axum::middleware::from_fn(api::guard))
-            .layer(SessionLayer::with_boxed(opened.store.clone(), api_sessions));
+            .layer(SessionLayer::with_boxed(opened.store.clone(), api_sessions))
+            .layer(axum::middleware::from_fn(api::json_errors));
 
         let router = Router::new()
             .route("/", get(pages::home))

@@ -46,6 +46,7 @@ on_stores!(memory_and_sqlite: [Memory, Sqlite] [
     throttling,
     bad_inputs_never_500,
     security_headers_health_and_metrics,
+    api_errors_are_json,
 ]);
 
 async fn server(b: Backend) -> Option<Server> {
@@ -718,9 +719,7 @@ async fn header_transport(b: Backend) {
     assert!(!r.body.contains("Welcome"), "{}", r.body);
     assert!(!r.body.contains(&id));
     assert!(r.header("x-session-id").is_none());
-    let r = c
-        .send(with_header(reqwest::Method::GET, "/sessions"))
-        .await;
+    let r = c.send(with_header(reqwest::Method::GET, "/sessions")).await;
     assert!(
         !r.body.contains(&email),
         "the sessions page is not unlocked by the header: {}",
@@ -743,6 +742,35 @@ async fn header_transport(b: Backend) {
     assert_eq!(r.status, 204);
     let r = c.send(with_header(reqwest::Method::GET, "/api/user")).await;
     assert_eq!(r.status, 401);
+}
+
+/// Every error under `/api` is JSON with a message, also those axum produces itself
+/// (undecodable path parameter, wrong method) and unknown paths; headers such as `Allow`
+/// survive.
+async fn api_errors_are_json(b: Backend) {
+    let Some(srv) = server(b).await else { return };
+    let c = srv.client();
+    for (method, path, status) in [
+        (reqwest::Method::DELETE, "/api/sessions/%ff%fe", 400),
+        (reqwest::Method::PUT, "/api/user", 405),
+        (reqwest::Method::GET, "/api/no-such-thing", 404),
+        (reqwest::Method::GET, "/api/user", 401),
+    ] {
+        let r = c.send(c.request(method.clone(), path)).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.body);
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "{method} {path}: {:?}",
+            r.header("content-type")
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("a JSON body");
+        let message = v["error"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{method} {path}: {}", r.body);
+        if status == 405 {
+            assert!(r.header("allow").is_some(), "Allow kept");
+        }
+    }
 }
 
 async fn csrf_is_required(b: Backend) {
