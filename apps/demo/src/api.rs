@@ -76,16 +76,39 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
         })
 }
 
-/// Middleware for `/api`: refuses cross-site state changes (403) and bodies that are not
-/// JSON (415) on every route, including those that take no body.
+/// Middleware for `/api`: refuses state changes a page of another site could cause (403)
+/// and bodies that are not JSON (415) on every route, including those that take no body.
+///
+/// A state-changing request must come from this site's own pages or from an API client:
+/// `Sec-Fetch-Site`, when the browser sends it, must be `same-origin` or `none` (a sibling
+/// subdomain is `same-site`, and SameSite=Lax cookies travel with its forms). And a request
+/// carrying cookies must prove it is not a plain HTML form, which can only `POST` with no
+/// content type, a form type or `text/plain`, never a custom header: it must be JSON
+/// (which another origin cannot send without a CORS preflight this API never grants) or
+/// carry the session header.
 pub async fn guard(req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let h = req.headers();
-    if !safe
-        && h.get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    if !safe {
+        let foreign = h.get("sec-fetch-site").is_some_and(|v| {
+            let v = v.as_bytes();
+            !(v.eq_ignore_ascii_case(b"same-origin") || v.eq_ignore_ascii_case(b"none"))
+        });
+        if foreign {
+            return error(StatusCode::FORBIDDEN, "cross-site request refused");
+        }
+        // Forms send only GET and POST; other methods need a preflight cross-origin.
+        let form_like = *req.method() == Method::POST
+            && h.contains_key(header::COOKIE)
+            && !h.contains_key(crate::SESSION_HEADER)
+            && !is_json(h.get(header::CONTENT_TYPE));
+        if form_like {
+            return error(
+                StatusCode::FORBIDDEN,
+                "a state-changing request with cookies needs Content-Type: application/json \
+                 (or the X-Session-Id header)",
+            );
+        }
     }
     let has_body = h.contains_key(header::TRANSFER_ENCODING)
         || h.get(header::CONTENT_LENGTH)

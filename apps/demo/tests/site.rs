@@ -47,6 +47,7 @@ on_stores!(memory_and_sqlite: [Memory, Sqlite] [
     bad_inputs_never_500,
     security_headers_health_and_metrics,
     api_errors_are_json,
+    api_state_changes_refuse_form_requests,
 ]);
 
 async fn server(b: Backend) -> Option<Server> {
@@ -262,9 +263,14 @@ async fn api_register_login_logout(b: Backend) {
     assert_eq!(r.json(), json!({"user": {"email": email}}));
     assert!(r.header("x-session-id").is_some());
     assert_eq!(fresh.get("/api/user").await.status, 200);
-    // Logging out without a body also works.
+    // Logging out without a body works when the request says JSON (without it, a plain
+    // HTML form could do the same: refused, see api_state_changes_refuse_form_requests).
     let r = fresh
-        .send(fresh.request(reqwest::Method::POST, "/api/logout"))
+        .send(
+            fresh
+                .request(reqwest::Method::POST, "/api/logout")
+                .header("content-type", "application/json"),
+        )
         .await;
     assert_eq!(r.status, 204);
     assert_eq!(fresh.get("/api/user").await.status, 401);
@@ -771,6 +777,47 @@ async fn api_errors_are_json(b: Backend) {
             assert!(r.header("allow").is_some(), "Allow kept");
         }
     }
+}
+
+/// Logout CSRF (issue 11, point 6): what a plain HTML form on another page, even of a
+/// sibling subdomain, could send with the session cookie is refused; JSON is not.
+async fn api_state_changes_refuse_form_requests(b: Backend) {
+    let Some(srv) = server(b).await else { return };
+    let email = unique_email();
+    let c = srv.client();
+    c.register(&email).await;
+    assert_eq!(c.login(&email, false).await.status, 200);
+    let logout = |ct: Option<&str>, site: Option<&str>| {
+        let mut rb = c.request(reqwest::Method::POST, "/api/logout");
+        if let Some(ct) = ct {
+            rb = rb.header("content-type", ct);
+        }
+        if let Some(site) = site {
+            rb = rb.header("sec-fetch-site", site);
+        }
+        c.send(rb)
+    };
+    for (ct, site) in [
+        (Some("application/x-www-form-urlencoded"), Some("same-site")),
+        (Some("application/x-www-form-urlencoded"), None),
+        (Some("text/plain"), None),
+        (Some("multipart/form-data; boundary=x"), None),
+        (None, None),
+        (Some("application/json"), Some("same-site")),
+        (Some("application/json"), Some("cross-site")),
+    ] {
+        let r = logout(ct, site).await;
+        assert_eq!(r.status, 403, "{ct:?} {site:?}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+        assert_eq!(
+            c.get("/api/user").await.status,
+            200,
+            "still logged in after {ct:?} {site:?}"
+        );
+    }
+    let r = logout(Some("application/json"), Some("same-origin")).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(c.get("/api/user").await.status, 401);
 }
 
 async fn csrf_is_required(b: Backend) {
