@@ -1,4 +1,4 @@
-//! Logging in and registering (shared by the pages and the API), the login throttle,
+//! Logging in and registering (shared by the pages and the API) under the login throttle,
 //! and the client address and device details kept with each session.
 
 use crate::AppState;
@@ -10,11 +10,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tessera::Session;
 use time::OffsetDateTime;
 
@@ -229,7 +227,8 @@ pub async fn check_login(
     ip: Option<IpAddr>,
 ) -> Result<Result<User, LoginRefused>, Fail> {
     let key = email.trim().to_lowercase();
-    let ticket = match state.throttle.begin(&key, ip) {
+    // Dropped on an error below (user database, hasher): that attempt counts as nothing.
+    let ticket = match state.throttle.begin(&key, ip).await {
         Ok(t) => t,
         Err(wait) => {
             ::metrics::counter!(crate::metrics::LOGINS, "result" => "throttled").increment(1);
@@ -248,11 +247,12 @@ pub async fn check_login(
         .await?;
     match user {
         Some(user) if ok => {
-            state.throttle.succeeded(&key, ticket);
+            ticket.succeeded();
             ::metrics::counter!(crate::metrics::LOGINS, "result" => "success").increment(1);
             Ok(Ok(user))
         }
         _ => {
+            ticket.failed();
             ::metrics::counter!(crate::metrics::LOGINS, "result" => "failure").increment(1);
             tracing::info!(ip = ?ip, "failed login");
             Ok(Err(LoginRefused::Invalid))
@@ -333,158 +333,5 @@ pub async fn register(
             Ok(Ok(user))
         }
         Created::Duplicate => Ok(Err(RegisterRefused::Duplicate)),
-    }
-}
-
-/// Failed logins within the window: 5 per email, 20 per client address.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failures allowed per email within [`WINDOW`].
-pub const EMAIL_LIMIT: usize = 5;
-/// Failures allowed per client address within [`WINDOW`].
-pub const IP_LIMIT: usize = 20;
-/// Keys kept before expired ones are swept.
-const SWEEP_AT: usize = 10_000;
-/// Emails are counted by their first 254 characters (no longer address is valid).
-const MAX_KEY: usize = 254;
-
-/// Sliding-window login throttle, in memory (per process).
-///
-/// Each attempt is counted as a failure when it starts ([`Throttle::begin`]) and
-/// un-counted if it succeeds, so concurrent attempts cannot slip past the limit. A
-/// correct password while locked is refused too: the lock reveals nothing.
-#[derive(Default)]
-pub struct Throttle {
-    inner: Mutex<Counters>,
-}
-
-#[derive(Default)]
-struct Counters {
-    email: HashMap<String, VecDeque<Instant>>,
-    ip: HashMap<Option<IpAddr>, VecDeque<Instant>>,
-}
-
-/// An attempt in progress (see [`Throttle::begin`]).
-#[derive(Debug)]
-pub struct Ticket {
-    at: Instant,
-    ip: Option<IpAddr>,
-}
-
-fn prune(q: &mut VecDeque<Instant>, now: Instant) {
-    while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-        q.pop_front();
-    }
-}
-
-fn wait(q: &VecDeque<Instant>, now: Instant) -> Duration {
-    q.front()
-        .map_or(Duration::ZERO, |t| {
-            WINDOW.saturating_sub(now.duration_since(*t))
-        })
-        .max(Duration::from_secs(1))
-}
-
-impl Throttle {
-    /// Starts an attempt: `Err(retry_after)` if the email or the address is locked.
-    pub fn begin(&self, email: &str, ip: Option<IpAddr>) -> Result<Ticket, Duration> {
-        let now = Instant::now();
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let c = &mut *guard;
-        if c.email.len() + c.ip.len() > SWEEP_AT {
-            c.email.retain(|_, q| {
-                prune(q, now);
-                !q.is_empty()
-            });
-            c.ip.retain(|_, q| {
-                prune(q, now);
-                !q.is_empty()
-            });
-        }
-        // Check both without creating entries, so refused attempts cost no memory.
-        if let Some(q) = c.ip.get_mut(&ip) {
-            prune(q, now);
-            if q.len() >= IP_LIMIT {
-                return Err(wait(q, now));
-            }
-        }
-        let key: String = email.chars().take(MAX_KEY).collect();
-        if let Some(q) = c.email.get_mut(&key) {
-            prune(q, now);
-            if q.len() >= EMAIL_LIMIT {
-                return Err(wait(q, now));
-            }
-        }
-        c.ip.entry(ip).or_default().push_back(now);
-        c.email.entry(key).or_default().push_back(now);
-        Ok(Ticket { at: now, ip })
-    }
-
-    /// The attempt succeeded: clears the email's counter and un-counts it for the address.
-    pub fn succeeded(&self, email: &str, ticket: Ticket) {
-        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let key: String = email.chars().take(MAX_KEY).collect();
-        c.email.remove(&key);
-        if let Some(q) = c.ip.get_mut(&ticket.ip) {
-            if let Some(pos) = q.iter().position(|t| *t == ticket.at) {
-                q.remove(pos);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sixth_failure_for_an_email_is_locked() {
-        let t = Throttle::default();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..EMAIL_LIMIT {
-            assert!(t.begin("a@x.io", ip).is_ok());
-        }
-        let wait = t.begin("a@x.io", ip).expect_err("locked");
-        assert!(wait > Duration::from_secs(14 * 60) && wait <= WINDOW);
-        assert!(t.begin("b@x.io", ip).is_ok(), "other emails are not locked");
-    }
-
-    #[test]
-    fn success_clears_the_email_counter() {
-        let t = Throttle::default();
-        for _ in 0..EMAIL_LIMIT - 1 {
-            assert!(t.begin("a@x.io", None).is_ok());
-        }
-        let ticket = t.begin("a@x.io", None).expect("fifth attempt");
-        t.succeeded("a@x.io", ticket);
-        for _ in 0..EMAIL_LIMIT {
-            assert!(t.begin("a@x.io", None).is_ok());
-        }
-    }
-
-    #[test]
-    fn twenty_first_failure_from_an_address_is_locked() {
-        let t = Throttle::default();
-        let ip = Some(IpAddr::from([10, 0, 0, 2]));
-        for i in 0..IP_LIMIT {
-            assert!(t.begin(&format!("u{i}@x.io"), ip).is_ok());
-        }
-        assert!(t.begin("new@x.io", ip).is_err());
-        assert!(
-            t.begin("new@x.io", Some(IpAddr::from([10, 0, 0, 3])))
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn refused_attempts_store_nothing() {
-        let t = Throttle::default();
-        for i in 0..IP_LIMIT {
-            assert!(t.begin(&format!("u{i}@x.io"), None).is_ok());
-        }
-        for i in 0..100 {
-            assert!(t.begin(&format!("flood{i}@x.io"), None).is_err());
-        }
-        let c = t.inner.lock().unwrap_or_else(|e| e.into_inner());
-        assert_eq!(c.email.len(), IP_LIMIT);
     }
 }

@@ -22,6 +22,7 @@ pub mod security_headers;
 pub mod sessions_page;
 pub mod stores;
 pub mod templates;
+pub mod throttle;
 pub mod users;
 
 use anyhow::{Context as _, bail};
@@ -61,7 +62,7 @@ pub struct Inner {
     /// Password hashing.
     pub passwords: users::Passwords,
     /// Failed-login counters.
-    pub throttle: auth::Throttle,
+    pub throttle: throttle::Throttle,
     /// Page templates.
     pub templates: templates::Templates,
     /// Key for the opaque session handles shown on the sessions page.
@@ -246,7 +247,7 @@ impl App {
             store: opened.store.clone(),
             users,
             passwords,
-            throttle: auth::Throttle::default(),
+            throttle: throttle::Throttle::default(),
             templates: templates::Templates::new()?,
             handle_key,
             config: config.clone(),

@@ -48,6 +48,7 @@ on_stores!(memory_and_sqlite: [Memory, Sqlite] [
     security_headers_health_and_metrics,
     api_errors_are_json,
     api_state_changes_refuse_form_requests,
+    parallel_correct_logins_are_not_locked_out,
 ]);
 
 async fn server(b: Backend) -> Option<Server> {
@@ -685,6 +686,23 @@ async fn concurrent_cart_adds(b: Backend) {
     skus.sort();
     skus.dedup();
     assert_eq!(skus.len(), 100);
+}
+
+/// Issue 11, point 10: attempts in flight are not failures. Ten parallel logins with the
+/// right password all succeed (they used to get five 429s).
+async fn parallel_correct_logins_are_not_locked_out(b: Backend) {
+    let Some(srv) = server(b).await else { return };
+    let email = unique_email();
+    srv.client().register(&email).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let c = srv.client();
+        let email = email.clone();
+        tasks.spawn(async move { c.login(&email, false).await.status });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task"), 200);
+    }
 }
 
 async fn header_transport(b: Backend) {
