@@ -253,6 +253,7 @@ impl App {
             config: config.clone(),
         }));
         metrics::install();
+        tokio::spawn(metrics::refresh_active_sessions(Arc::downgrade(&state.0)));
 
         let api = Router::new()
             .route("/register", post(api::register))

@@ -26,6 +26,28 @@ pub const ACTIVE_SESSIONS: &str = "tessera_sessions_active";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often the live-session gauge is refreshed. Counting can be a full `SCAN` (Redis) or
+/// a table count, so it runs in the background at this pace, never per scrape.
+pub const ACTIVE_SESSIONS_EVERY: Duration = Duration::from_secs(15);
+
+/// Refreshes the live-session gauge now and every [`ACTIVE_SESSIONS_EVERY`], for as long
+/// as the site (`state`) exists.
+pub async fn refresh_active_sessions(state: std::sync::Weak<crate::Inner>) {
+    let mut every = tokio::time::interval(ACTIVE_SESSIONS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(state) = state.upgrade() else {
+            return; // the site is gone
+        };
+        match tokio::time::timeout(Duration::from_secs(5), state.store.count()).await {
+            Ok(Ok(n)) => metrics::gauge!(ACTIVE_SESSIONS).set(n as f64),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot count the live sessions"),
+            Err(_) => tracing::warn!("counting the live sessions timed out"),
+        }
+    }
+}
+
 /// Installs the process-wide Prometheus recorder (once; later calls reuse it).
 pub fn install() {
     HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
@@ -106,9 +128,6 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             )
                 .into_response();
         }
-    }
-    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), state.store.count()).await {
-        metrics::gauge!(ACTIVE_SESSIONS).set(n as f64);
     }
     let body = HANDLE
         .get()

@@ -1132,6 +1132,8 @@ struct Flaky {
     /// Only writes fail (loads work): the end-of-request save fails after the handler
     /// succeeded, so the session layer replaces the response.
     writes_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// `count()` calls so far.
+    counts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Flaky {
@@ -1188,6 +1190,8 @@ impl tessera::SessionStore for Flaky {
         self.inner.delete_by_user(u, except).await
     }
     async fn count(&self) -> Result<u64, tessera::StoreError> {
+        self.counts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.check()?;
         self.inner.count().await
     }
@@ -1199,6 +1203,25 @@ impl tessera::SessionStore for Flaky {
         self.check()?;
         self.inner.scan(cursor, limit).await
     }
+}
+
+/// Issue 11, point 13: `/metrics` does not count the store per scrape (a full `SCAN` on
+/// Redis); the gauge is refreshed in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_scrapes_do_not_count_the_store() {
+    let store = Flaky::default();
+    let srv = common::start_with_store(tessera::BoxedStore::new(store.clone())).await;
+    let c = srv.client();
+    for _ in 0..30 {
+        let r = c.get("/metrics").await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("tessera_sessions_active"), "{}", r.body);
+    }
+    let n = store.counts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        n <= 2,
+        "30 scrapes, {n} counts: only the background refresh counts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
