@@ -188,6 +188,7 @@ pub async fn log_in(
         )
         .await?;
     session.set_user(user.id.clone()).await?;
+    evict_beyond_cap(state, &user.id).await?;
     session.insert(CSRF_KEY, crate::random_token(32)).await?;
     session
         .insert(
@@ -258,6 +259,31 @@ pub async fn check_login(
             Ok(Err(LoginRefused::Invalid))
         }
     }
+}
+
+/// Makes room for the session being logged in: when the account already has
+/// `MAX_SESSIONS_PER_USER` live sessions, the oldest are deleted (those devices are logged
+/// out). The new session is stored at the end of the request, so it is not among those
+/// listed. Not atomic: logins of one account racing each other can leave a few more for a
+/// while; the next login trims them again.
+async fn evict_beyond_cap(state: &AppState, user: &str) -> Result<(), tessera::Error> {
+    use tessera::SessionStore as _;
+    let cap = state.config.max_sessions_per_user.max(1) as usize;
+    let mut live = state.store.list_by_user(user).await?;
+    if live.len() < cap {
+        return Ok(());
+    }
+    live.sort_by_key(|r| r.created_at);
+    let excess = live.len() + 1 - cap;
+    for r in live.iter().take(excess) {
+        state.store.delete(&r.id).await?;
+    }
+    tracing::info!(
+        user,
+        evicted = excess,
+        "logged out the oldest sessions (MAX_SESSIONS_PER_USER)"
+    );
+    Ok(())
 }
 
 /// Why a registration was refused.

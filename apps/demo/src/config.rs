@@ -71,6 +71,9 @@ pub struct Config {
     /// monitoring network).
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Live sessions one account may have; a new login beyond it logs out the oldest.
+    #[arg(long, env = "MAX_SESSIONS_PER_USER", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_sessions_per_user: u32,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             trust_proxy: false,
             data_dir: PathBuf::from("data"),
             metrics_token: None,
+            max_sessions_per_user: 10,
         }
     }
 }

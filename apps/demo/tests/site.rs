@@ -38,6 +38,7 @@ on_stores!(every_store: [Memory, Sqlite, Postgres, Redis, Mongo, Mysql] [
     idle_expiry_and_remember_me,
     concurrent_cart_adds,
     header_transport,
+    sessions_per_user_are_capped,
 ]);
 
 // HTTP-level behaviour (the store only has to work): memory and SQLite.
@@ -686,6 +687,48 @@ async fn concurrent_cart_adds(b: Backend) {
     skus.sort();
     skus.dedup();
     assert_eq!(skus.len(), 100);
+}
+
+/// Issue 11, point 5: one account keeps at most `MAX_SESSIONS_PER_USER` (10) live
+/// sessions; each login beyond logs out the oldest.
+async fn sessions_per_user_are_capped(b: Backend) {
+    let Some(srv) = server(b).await else { return };
+    let email = unique_email();
+    let first = srv.client();
+    first.register(&email).await; // session 1
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let c = srv.client();
+        assert_eq!(c.login(&email, false).await.status, 200);
+        clients.push(c);
+    }
+    assert_eq!(
+        first.get("/api/user").await.status,
+        401,
+        "the oldest is out"
+    );
+    let live: Vec<u16> = {
+        let mut v = Vec::new();
+        for c in &clients {
+            v.push(c.get("/api/user").await.status);
+        }
+        v
+    };
+    assert_eq!(
+        &live[..2],
+        &[401, 401],
+        "the next two oldest are out: {live:?}"
+    );
+    assert!(
+        live[2..].iter().all(|s| *s == 200),
+        "the newest ten stay: {live:?}"
+    );
+    let listed = clients[11].get("/api/sessions").await.json();
+    assert_eq!(
+        listed["sessions"].as_array().map(Vec::len),
+        Some(10),
+        "{listed}"
+    );
 }
 
 /// Issue 11, point 10: attempts in flight are not failures. Ten parallel logins with the
