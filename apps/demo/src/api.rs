@@ -181,12 +181,19 @@ pub async fn register(
     client: Client,
     ApiJson(body): ApiJson<Credentials>,
 ) -> ApiResult {
-    match auth::register(&state, &body.email, body.password).await? {
+    match auth::register(&state, &body.email, body.password, client.ip).await? {
         Ok(user) => {
             auth::log_in(&state, &session, &user, false, &client).await?;
             Ok((StatusCode::CREATED, Json(user_json(&user.email))).into_response())
         }
-        Err(refused) => Ok(error(refused.status(), refused.message())),
+        Err(refused) => {
+            let mut res = error(refused.status(), refused.message());
+            if let Some(wait) = refused.retry_after() {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            }
+            Ok(res)
+        }
     }
 }
 

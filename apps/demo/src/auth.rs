@@ -297,6 +297,8 @@ pub enum RegisterRefused {
     PasswordTooLong,
     /// The email is taken.
     Duplicate,
+    /// Too many registrations from this client address (`REGISTER_LIMIT`); retry after.
+    Throttled(Duration),
 }
 
 impl RegisterRefused {
@@ -317,13 +319,25 @@ impl RegisterRefused {
                 )
             }
             Self::Duplicate => "An account with this email already exists.".into(),
+            Self::Throttled(_) => {
+                "Too many registrations from this address; please try again later.".into()
+            }
         }
     }
 
-    /// The HTTP status (409 for a taken email, 422 otherwise).
+    /// How long to wait before trying again (`Retry-After`), when throttled.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled(wait) => Some(*wait),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status (409 for a taken email, 429 when throttled, 422 otherwise).
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::Duplicate => http::StatusCode::CONFLICT,
+            Self::Throttled(_) => http::StatusCode::TOO_MANY_REQUESTS,
             _ => http::StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -334,6 +348,7 @@ pub async fn register(
     state: &AppState,
     email: &str,
     password: String,
+    ip: Option<IpAddr>,
 ) -> Result<Result<User, RegisterRefused>, Fail> {
     let Some(email) = users::normalize_email(email) else {
         return Ok(Err(RegisterRefused::InvalidEmail));
@@ -344,6 +359,10 @@ pub async fn register(
     }
     if len > users::MAX_PASSWORD {
         return Ok(Err(RegisterRefused::PasswordTooLong));
+    }
+    if let Err(wait) = state.registrations.attempt(ip) {
+        tracing::info!(ip = ?ip, "registration throttled");
+        return Ok(Err(RegisterRefused::Throttled(wait)));
     }
     if state.users.find_by_email(&email).await?.is_some() {
         return Ok(Err(RegisterRefused::Duplicate));

@@ -74,6 +74,9 @@ pub struct Config {
     /// Live sessions one account may have; a new login beyond it logs out the oldest.
     #[arg(long, env = "MAX_SESSIONS_PER_USER", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_sessions_per_user: u32,
+    /// Registrations one client address may attempt per hour (pages and API together).
+    #[arg(long, env = "REGISTER_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub register_limit: u32,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             metrics_token: None,
             max_sessions_per_user: 10,
+            register_limit: 10,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct Inner {
     pub passwords: users::Passwords,
     /// Failed-login counters.
     pub throttle: throttle::Throttle,
+    /// Registrations per client address.
+    pub registrations: throttle::Registrations,
     /// Page templates.
     pub templates: templates::Templates,
     /// Key for the opaque session handles shown on the sessions page.
@@ -248,6 +250,7 @@ impl App {
             users,
             passwords,
             throttle: throttle::Throttle::default(),
+            registrations: throttle::Registrations::new(config.register_limit as usize),
             templates: templates::Templates::new()?,
             handle_key,
             config: config.clone(),

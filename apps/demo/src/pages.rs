@@ -305,20 +305,27 @@ pub async fn register(
         return Ok(csrf_failed());
     }
     let email = f.email.trim().to_owned();
-    match auth::register(&state, &email, f.password).await? {
+    match auth::register(&state, &email, f.password, client.ip).await? {
         Ok(user) => {
             auth::log_in(&state, &session, &user, false, &client).await?;
             Ok(see_other("/"))
         }
         Err(refused) => {
-            register_form(
+            let mut page = register_form(
                 &state,
                 &session,
                 refused.status(),
                 &email,
                 Some(refused.message()),
             )
-            .await
+            .await?;
+            if let Some(wait) = refused.retry_after() {
+                page.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(wait.as_secs()),
+                );
+            }
+            Ok(page)
         }
     }
 }

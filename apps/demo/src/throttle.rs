@@ -264,6 +264,61 @@ impl Throttle {
     }
 }
 
+/// How long a registration counts against its client address.
+pub const REGISTER_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Registrations per client address within [`REGISTER_WINDOW`] (`REGISTER_LIMIT`). Every
+/// attempt that passed validation counts (it costs a password hash), whatever its outcome.
+pub struct Registrations {
+    limit: usize,
+    seen: Mutex<(HashMap<Option<IpAddr>, VecDeque<Instant>>, Option<Instant>)>,
+}
+
+impl Registrations {
+    /// At most `limit` registrations per address and hour.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Counts an attempt from `ip`, or `Err(retry_after)` when the address used up its
+    /// registrations (refused attempts are not recorded).
+    pub fn attempt(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, last_sweep) = &mut *guard;
+        let prune = |q: &mut VecDeque<Instant>| {
+            while q
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= REGISTER_WINDOW)
+            {
+                q.pop_front();
+            }
+        };
+        if map.len() > SWEEP_AT
+            && last_sweep.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            *last_sweep = Some(now);
+            map.retain(|_, q| {
+                prune(q);
+                !q.is_empty()
+            });
+        }
+        let q = map.entry(ip).or_default();
+        prune(q);
+        if q.len() >= self.limit {
+            let wait = q.front().map_or(Duration::ZERO, |t| {
+                REGISTER_WINDOW.saturating_sub(now.duration_since(*t))
+            });
+            return Err(wait.max(Duration::from_secs(1)));
+        }
+        q.push_back(now);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +389,18 @@ mod tests {
             t.begin(A, None).await.unwrap().failed();
         }
         assert!(t.begin(A, None).await.is_err());
+    }
+
+    #[test]
+    fn registrations_per_address_are_limited() {
+        let r = Registrations::new(3);
+        let ip = Some(IpAddr::from([10, 0, 0, 9]));
+        for _ in 0..3 {
+            assert!(r.attempt(ip).is_ok());
+        }
+        let wait = r.attempt(ip).expect_err("fourth refused");
+        assert!(wait > Duration::from_secs(3590) && wait <= REGISTER_WINDOW);
+        assert!(r.attempt(Some(IpAddr::from([10, 0, 0, 10]))).is_ok());
     }
 
     /// Ten parallel correct logins all get in; of twenty parallel wrong ones exactly

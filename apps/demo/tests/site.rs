@@ -50,6 +50,7 @@ on_stores!(memory_and_sqlite: [Memory, Sqlite] [
     api_errors_are_json,
     api_state_changes_refuse_form_requests,
     parallel_correct_logins_are_not_locked_out,
+    registrations_per_address_are_limited,
 ]);
 
 async fn server(b: Backend) -> Option<Server> {
@@ -919,6 +920,56 @@ async fn csrf_is_required(b: Backend) {
     let r = fresh.post_form("/login", &[("csrf", "x")]).await;
     assert_eq!(r.status, 403);
     assert_no_session_cookie(&r);
+}
+
+/// Issue 11, point 4 (the per-address limit): `REGISTER_LIMIT` registrations per client
+/// address and hour, pages and API together; the next gets 429 with `Retry-After`.
+async fn registrations_per_address_are_limited(b: Backend) {
+    let Some(srv) = start(b, |c| c.register_limit = 3).await else {
+        return;
+    };
+    let c = srv.client();
+    for _ in 0..2 {
+        c.register(&unique_email()).await;
+    }
+    // The third through the page.
+    let p = srv.client();
+    let csrf = p.get("/register").await.csrf();
+    let email = unique_email();
+    let r = p
+        .post_form(
+            "/register",
+            &[("email", &email), ("password", PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "third registration: {}", r.body);
+    let r = c
+        .post_json(
+            "/api/register",
+            json!({"email": unique_email(), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.json()["error"].is_string());
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((3000..=3600).contains(&wait), "{wait}");
+    let q = srv.client(); // logged out (p is logged in now)
+    let csrf = q.get("/register").await.csrf();
+    let r = q
+        .post_form(
+            "/register",
+            &[
+                ("email", &unique_email()),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 429, "the page shares the counter");
+    assert!(r.header("retry-after").is_some());
 }
 
 async fn throttling(b: Backend) {
