@@ -271,8 +271,11 @@ pub const REGISTER_WINDOW: Duration = Duration::from_secs(3600);
 /// attempt that passed validation counts (it costs a password hash), whatever its outcome.
 pub struct Registrations {
     limit: usize,
-    seen: Mutex<(HashMap<Option<IpAddr>, VecDeque<Instant>>, Option<Instant>)>,
+    seen: Mutex<Seen>,
 }
+
+/// Registration times per address, and when they were last swept.
+type Seen = (HashMap<Option<IpAddr>, VecDeque<Instant>>, Option<Instant>);
 
 impl Registrations {
     /// At most `limit` registrations per address and hour.
