@@ -111,9 +111,14 @@ async fn node_sessions_migrated_from_redis_to_postgres_stay_usable() {
         .expect("bind");
     let demo_port = listener.local_addr().expect("addr").port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let demo = tokio::spawn(tessera_demo::serve(listener, router, async move {
-        let _ = stopped.await;
-    }));
+    let demo = tokio::spawn(tessera_demo::serve(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
     let me = request(demo_port, "GET", "/api/user", ana.cookie.as_deref(), None).await;
     assert_eq!(
         me.status, 200,

@@ -77,6 +77,10 @@ pub struct Config {
     /// Registrations one client address may attempt per hour (pages and API together).
     #[arg(long, env = "REGISTER_LIMIT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub register_limit: u32,
+    /// On SIGTERM or Ctrl-C: how long in-flight requests get to finish before the
+    /// remaining connections are closed.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             metrics_token: None,
             max_sessions_per_user: 10,
             register_limit: 10,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -323,11 +323,36 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: std::time::Duration,
 ) -> std::io::Result<()> {
-    axum::serve(
+    use std::future::IntoFuture as _;
+    let (began, began_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = began.send(());
+    };
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(signal)
+    .into_future();
+    // After the signal: in-flight requests get `drain` to finish; connections still open
+    // then (a half-sent request, a slow client) no longer hold the process.
+    let deadline = async move {
+        if began_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        done = server => done,
+        () = deadline => {
+            tracing::warn!(
+                ?drain,
+                "shutdown: connections still open after SHUTDOWN_TIMEOUT; closing them"
+            );
+            Ok(())
+        }
+    }
 }

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let addr = (config.host.clone(), config.port);
+    let drain = config.shutdown_timeout;
     let app = App::build(config).await?;
     for w in &app.warnings {
         tracing::warn!("{w}");
@@ -63,7 +64,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         app.store_description,
         app.user_db_description
     );
-    tessera_demo::serve(listener, app.router, shutdown_signal()).await?;
+    tessera_demo::serve(listener, app.router, shutdown_signal(), drain).await?;
     Ok(())
 }
 
