@@ -31,35 +31,57 @@ const SWEEP_AT: usize = 10_000;
 /// Emails are counted by their first 254 characters (no longer address is valid).
 const MAX_KEY: usize = 254;
 
+/// Recent events of one key (failures, or registrations) and its attempts in flight.
 #[derive(Default)]
 struct Slot {
-    failures: VecDeque<Instant>,
+    recent: VecDeque<Instant>,
     in_flight: usize,
 }
 
 impl Slot {
-    fn prune(&mut self, now: Instant) {
+    /// Forgets events older than `window`.
+    fn prune(&mut self, now: Instant, window: Duration) {
         while self
-            .failures
+            .recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.duration_since(*t) >= window)
         {
-            self.failures.pop_front();
+            self.recent.pop_front();
         }
     }
 
-    fn wait(&self, now: Instant) -> Duration {
-        self.failures
+    /// Until the oldest event leaves `window` (at least 1 s): `Retry-After`.
+    fn wait(&self, now: Instant, window: Duration) -> Duration {
+        self.recent
             .front()
             .map_or(Duration::ZERO, |t| {
-                WINDOW.saturating_sub(now.duration_since(*t))
+                window.saturating_sub(now.duration_since(*t))
             })
             .max(Duration::from_secs(1))
     }
 
     fn is_empty(&self) -> bool {
-        self.failures.is_empty() && self.in_flight == 0
+        self.recent.is_empty() && self.in_flight == 0
     }
+}
+
+/// Whether the maps (holding `keys` keys) are due a sweep: more than [`SWEEP_AT`] keys and
+/// none in the last second (`last` then becomes `now`). So a flood of keys costs one pass
+/// a second, not one per attempt.
+fn sweep_due(keys: usize, last: &mut Option<Instant>, now: Instant) -> bool {
+    if keys <= SWEEP_AT || last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// Forgets old events in every slot and drops the slots left empty.
+fn drop_empty<K: Hash + Eq>(map: &mut HashMap<K, Slot>, now: Instant, window: Duration) {
+    map.retain(|_, s| {
+        s.prune(now, window);
+        !s.is_empty()
+    });
 }
 
 /// What a slot allows now.
@@ -78,10 +100,10 @@ fn verdict<K: Borrow<Q> + Hash + Eq, Q: Hash + Eq + ?Sized>(
     let Some(slot) = map.get_mut(key) else {
         return Verdict::Go;
     };
-    slot.prune(now);
-    if slot.failures.len() >= limit {
-        Verdict::Locked(slot.wait(now))
-    } else if slot.failures.len() + slot.in_flight >= limit {
+    slot.prune(now, WINDOW);
+    if slot.recent.len() >= limit {
+        Verdict::Locked(slot.wait(now, WINDOW))
+    } else if slot.recent.len() + slot.in_flight >= limit {
         Verdict::Busy
     } else {
         Verdict::Go
@@ -97,22 +119,10 @@ struct Counters {
 
 impl Counters {
     fn sweep(&mut self, now: Instant) {
-        if self.email.len() + self.ip.len() <= SWEEP_AT
-            || self
-                .last_sweep
-                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            return;
+        if sweep_due(self.email.len() + self.ip.len(), &mut self.last_sweep, now) {
+            drop_empty(&mut self.email, now, WINDOW);
+            drop_empty(&mut self.ip, now, WINDOW);
         }
-        self.last_sweep = Some(now);
-        self.email.retain(|_, s| {
-            s.prune(now);
-            !s.is_empty()
-        });
-        self.ip.retain(|_, s| {
-            s.prune(now);
-            !s.is_empty()
-        });
     }
 
     /// Ends an attempt: gives its place back, and records a failure when `failed`.
@@ -121,8 +131,8 @@ impl Counters {
         if let Some(s) = self.email.get_mut(email) {
             s.in_flight = s.in_flight.saturating_sub(1);
             match outcome {
-                Outcome::Failed => s.failures.push_back(now),
-                Outcome::Succeeded => s.failures.clear(),
+                Outcome::Failed => s.recent.push_back(now),
+                Outcome::Succeeded => s.recent.clear(),
                 Outcome::Abandoned => {}
             }
             if s.is_empty() {
@@ -132,7 +142,7 @@ impl Counters {
         if let Some(s) = self.ip.get_mut(&ip) {
             s.in_flight = s.in_flight.saturating_sub(1);
             if outcome == Outcome::Failed {
-                s.failures.push_back(now);
+                s.recent.push_back(now);
             }
             if s.is_empty() {
                 self.ip.remove(&ip);
@@ -275,7 +285,11 @@ pub struct Registrations {
 }
 
 /// Registration times per address, and when they were last swept.
-type Seen = (HashMap<Option<IpAddr>, VecDeque<Instant>>, Option<Instant>);
+#[derive(Default)]
+struct Seen {
+    by_ip: HashMap<Option<IpAddr>, Slot>,
+    last_sweep: Option<Instant>,
+}
 
 impl Registrations {
     /// At most `limit` registrations per address and hour.
@@ -291,33 +305,16 @@ impl Registrations {
     pub fn attempt(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
         let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, last_sweep) = &mut *guard;
-        let prune = |q: &mut VecDeque<Instant>| {
-            while q
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= REGISTER_WINDOW)
-            {
-                q.pop_front();
-            }
-        };
-        if map.len() > SWEEP_AT
-            && last_sweep.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
-            *last_sweep = Some(now);
-            map.retain(|_, q| {
-                prune(q);
-                !q.is_empty()
-            });
+        let seen = &mut *guard;
+        if sweep_due(seen.by_ip.len(), &mut seen.last_sweep, now) {
+            drop_empty(&mut seen.by_ip, now, REGISTER_WINDOW);
         }
-        let q = map.entry(ip).or_default();
-        prune(q);
-        if q.len() >= self.limit {
-            let wait = q.front().map_or(Duration::ZERO, |t| {
-                REGISTER_WINDOW.saturating_sub(now.duration_since(*t))
-            });
-            return Err(wait.max(Duration::from_secs(1)));
+        let slot = seen.by_ip.entry(ip).or_default();
+        slot.prune(now, REGISTER_WINDOW);
+        if slot.recent.len() >= self.limit {
+            return Err(slot.wait(now, REGISTER_WINDOW));
         }
-        q.push_back(now);
+        slot.recent.push_back(now);
         Ok(())
     }
 }
