@@ -325,7 +325,8 @@ impl RedisStoreBuilder {
                 },
                 timeout,
                 default_ttl: self.default_ttl,
-                memo: crate::memo::ExpiryMemo::new(100_000),
+                // With the near cache the entries hold the expiry, and a miss reads `PTTL`.
+                memo: crate::memo::ExpiryMemo::new(if near.is_some() { 0 } else { 100_000 }),
                 index_grace: self.index_grace,
                 clock: self.clock,
                 near,

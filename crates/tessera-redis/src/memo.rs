@@ -26,6 +26,8 @@ pub(crate) struct ExpiryMemo {
 }
 
 impl ExpiryMemo {
+    /// At most `cap` notes; `0`: off (every call is a no-op), for a store whose near cache
+    /// holds the expiry itself.
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
@@ -39,6 +41,9 @@ impl ExpiryMemo {
 
     /// The noted expiry of `key`, if noted less than [`TRUST`] ago and still ahead.
     pub(crate) fn get(&self, key: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        if self.cap == 0 {
+            return None;
+        }
         self.lock()
             .get(key)
             .filter(|(exp, noted)| *exp > now && now - *noted < TRUST)
@@ -46,6 +51,9 @@ impl ExpiryMemo {
     }
 
     pub(crate) fn set(&self, key: &str, at: OffsetDateTime, now: OffsetDateTime) {
+        if self.cap == 0 {
+            return;
+        }
         let mut map = self.lock();
         if map.len() >= self.cap && !map.contains_key(key) {
             map.retain(|_, (exp, noted)| *exp > now && now - *noted < TRUST);
@@ -58,6 +66,9 @@ impl ExpiryMemo {
     }
 
     pub(crate) fn forget(&self, key: &str) {
+        if self.cap == 0 {
+            return;
+        }
         self.lock().remove(key);
     }
 }
@@ -84,5 +95,13 @@ mod tests {
         assert!(memo.get("a", now).is_some() && memo.get("c", now).is_some());
         memo.forget("a");
         assert!(memo.get("a", now).is_none());
+
+        let off = ExpiryMemo::new(0);
+        off.set("a", now + D::hours(1), now);
+        assert!(
+            off.get("a", now).is_none(),
+            "a memo of capacity 0 notes nothing"
+        );
+        assert!(off.lock().is_empty());
     }
 }

@@ -83,7 +83,12 @@ impl SessionStore for RedisStore {
         let Some(w) = written else {
             return Ok((outcome, record));
         };
-        let saved = Arc::new(as_stored(Arc::unwrap_or_clone(record), w.version));
+        let mut saved = Arc::unwrap_or_clone(record);
+        if self.inner.near.is_none() {
+            saved.version = w.version; // as the trait's default does
+            return Ok((outcome, Arc::new(saved)));
+        }
+        let saved = Arc::new(as_stored(saved, w.version));
         self.saved(&w, &saved);
         Ok((outcome, saved))
     }
@@ -92,7 +97,7 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &SessionId, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
-        let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+        let snapshot = self.near_snapshot();
         let n = timed(
             self.inner.timeout,
             redis::cmd("PEXPIRE")
@@ -116,7 +121,7 @@ impl SessionStore for RedisStore {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let key = self.inner.keys.session(id);
         let mut conn = self.conn();
-        let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+        let snapshot = self.near_snapshot();
         let n = timed(
             self.inner.timeout,
             redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn),
@@ -177,7 +182,7 @@ impl SessionStore for RedisStore {
                     p
                 })
                 .collect();
-            let snapshot = self.inner.near.as_ref().map(|n| n.snapshot());
+            let snapshot = self.near_snapshot();
             let results = self.per_key(pipes).await;
             for (stored, _, _) in &targets {
                 self.wrote(&keys.session_stored(stored), snapshot);

@@ -296,8 +296,7 @@ impl RedisStore {
         };
         let mut check_owner = record.user.is_some();
         let mut conn = self.conn();
-        let near = self.inner.near.as_ref();
-        let snapshot = near.map(|n| n.snapshot());
+        let snapshot = self.near_snapshot();
         for _ in 0..2 {
             let result: Result<i64, StoreError> = timed(
                 self.inner.timeout,
@@ -308,7 +307,7 @@ impl RedisStore {
                     .arg(if check_owner { "1" } else { "0" })
                     .arg(&plain)
                     .arg(&sealed)
-                    .arg(if near.is_some() { "1" } else { "0" })
+                    .arg(if self.inner.near.is_some() { "1" } else { "0" })
                     .invoke_async(&mut conn),
             )
             .await;
@@ -321,10 +320,7 @@ impl RedisStore {
             };
             match result {
                 scripts::save::SAVED => {
-                    // The near cache holds the expiry itself; the notes serve uncached loads.
-                    if near.is_none() {
-                        self.inner.memo.set(&key, record.expires_at, self.now());
-                    }
+                    self.inner.memo.set(&key, record.expires_at, self.now());
                     let v = version(value.as_bytes());
                     let size = value.len();
                     let written = Written {

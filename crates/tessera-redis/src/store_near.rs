@@ -58,6 +58,12 @@ impl RedisStore {
         Ok(record)
     }
 
+    /// With the near cache: its change number, noted before a write is sent (see
+    /// `NearCache::wrote`).
+    pub(crate) fn near_snapshot(&self) -> Option<u64> {
+        self.inner.near.as_ref().map(|n| n.snapshot())
+    }
+
     /// The near cache's note of a write by this process to `key` (sent at `snapshot`) that
     /// leaves no record to cache: a touch, a delete, a failed save or an unknown outcome.
     /// The entry is dropped.
