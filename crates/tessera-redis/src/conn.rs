@@ -90,10 +90,7 @@ impl Conn {
                 return result;
             }
             other => {
-                let mut pipe = Pipeline::with_capacity(cmds.len());
-                for cmd in cmds {
-                    pipe.add_command(cmd);
-                }
+                let pipe = pipeline(cmds);
                 other.req_packed_commands(&pipe, 0, pipe.len()).await?
             }
         };
@@ -112,10 +109,7 @@ impl Conn {
         let Self::Cluster(c) = self else {
             return self.send(cmds, share).await;
         };
-        let mut pipe = Pipeline::with_capacity(cmds.len());
-        for cmd in cmds {
-            pipe.add_command(cmd);
-        }
+        let pipe = pipeline(cmds);
         let n = pipe.len();
         let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
         let replies = c.route_pipeline(pipe, 0, n, route).await?;
@@ -163,6 +157,15 @@ impl Conn {
         let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(self).await?;
         Ok(parse_primaries(&nodes).into_iter().map(Some).collect())
     }
+}
+
+/// `cmds` as one pipeline (not a transaction).
+fn pipeline(cmds: Vec<Cmd>) -> Pipeline {
+    let mut pipe = Pipeline::with_capacity(cmds.len());
+    for cmd in cmds {
+        pipe.add_command(cmd);
+    }
+    pipe
 }
 
 /// Primaries serving slots, from `CLUSTER NODES` output:

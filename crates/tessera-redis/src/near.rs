@@ -72,8 +72,9 @@ struct State {
     seq: u64,
     /// Reads and saves sent before this change may not fill.
     floor: u64,
-    /// Recent changes: (number, key hash), oldest first.
-    ring: VecDeque<(u64, u64)>,
+    /// Key hashes of the latest changes, oldest first: the last one is change `seq`, the
+    /// one before it `seq - 1`, and so on.
+    ring: VecDeque<u64>,
 }
 
 impl State {
@@ -86,12 +87,7 @@ impl State {
         if newer > self.ring.len() {
             return false; // the ring no longer reaches back to the snapshot
         }
-        !self
-            .ring
-            .iter()
-            .rev()
-            .take(newer)
-            .any(|(_, h)| *h == key_hash)
+        !self.ring.iter().rev().take(newer).any(|h| *h == key_hash)
     }
 
     fn changed(&mut self, key_hash: u64) {
@@ -99,7 +95,7 @@ impl State {
         if self.ring.len() == RING {
             self.ring.pop_front();
         }
-        self.ring.push_back((self.seq, key_hash));
+        self.ring.push_back(key_hash);
     }
 
     fn flush(&mut self) {

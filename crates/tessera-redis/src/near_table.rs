@@ -113,22 +113,16 @@ impl<V> Table<V> {
     /// Evicts the least recently used of [`SAMPLE`] random entries (of all, when few).
     fn evict_one(&mut self) {
         let n = self.keys.len();
-        if n == 0 {
-            return;
-        }
-        let used = |t: &Self, ix: usize| t.map.get(&t.keys[ix]).map_or(0, |s| s.used);
         let mut victim = None::<(u64, usize)>;
-        let candidates: Vec<usize> = if n <= SAMPLE {
-            (0..n).collect()
-        } else {
-            (0..SAMPLE)
-                .map(|_| (self.next_random() % n as u64) as usize)
-                .collect()
-        };
-        for ix in candidates {
-            let u = used(self, ix);
-            if victim.is_none_or(|(best, _)| u < best) {
-                victim = Some((u, ix));
+        for i in 0..n.min(SAMPLE) {
+            let ix = if n <= SAMPLE {
+                i
+            } else {
+                (self.next_random() % n as u64) as usize
+            };
+            let used = self.map.get(&self.keys[ix]).map_or(0, |s| s.used);
+            if victim.is_none_or(|(best, _)| used < best) {
+                victim = Some((used, ix));
             }
         }
         if let Some((_, ix)) = victim {

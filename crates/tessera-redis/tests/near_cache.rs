@@ -75,13 +75,7 @@ async fn coherence(target: Option<Target>) {
     };
     let fresh = Fresh::new(&target, |b| b.near_cache(100)).await;
     let a = fresh.store.clone();
-    let b = target
-        .builder()
-        .prefix(&fresh.prefix)
-        .near_cache(100)
-        .build()
-        .await
-        .unwrap();
+    let b = fresh.twin_with(&target, |b| b.near_cache(100)).await;
     let r = record(0);
     a.create(&r).await.unwrap();
     assert_eq!(n(&a.load(&r.id).await.unwrap()), Some(0));
@@ -294,13 +288,7 @@ async fn caches_converge_to_redis_after_racing_writers() {
     };
     let fresh = Fresh::new(&target, |b| b.near_cache(8)).await;
     let a = fresh.store.clone();
-    let b = target
-        .builder()
-        .prefix(&fresh.prefix)
-        .near_cache(8)
-        .build()
-        .await
-        .unwrap();
+    let b = fresh.twin_with(&target, |b| b.near_cache(8)).await;
     let ids: Vec<SessionId> = (0..12).map(|_| SessionId::generate()).collect();
     let template = record(0);
     // Rounds: a stale fill is only visible if nothing overwrites it before the check, so

@@ -98,9 +98,16 @@ impl Fresh {
 
     /// Another store (another "process") on the same prefix.
     pub async fn twin(&self, target: &Target) -> RedisStore {
-        target
-            .builder()
-            .prefix(&self.prefix)
+        self.twin_with(target, |b| b).await
+    }
+
+    /// Like [`Fresh::twin`], with builder options of its own.
+    pub async fn twin_with(
+        &self,
+        target: &Target,
+        f: impl FnOnce(RedisStoreBuilder) -> RedisStoreBuilder,
+    ) -> RedisStore {
+        f(target.builder().prefix(&self.prefix))
             .build()
             .await
             .expect("build store")
