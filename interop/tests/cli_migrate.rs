@@ -114,10 +114,10 @@ async fn node_sessions_migrated_from_redis_to_postgres_stay_usable() {
     let demo = tokio::spawn(tessera_demo::serve(
         listener,
         router,
+        tessera_demo::Limits::default(),
         async move {
             let _ = stopped.await;
         },
-        std::time::Duration::from_secs(5),
     ));
     let me = request(demo_port, "GET", "/api/user", ana.cookie.as_deref(), None).await;
     assert_eq!(

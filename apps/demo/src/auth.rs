@@ -244,7 +244,11 @@ pub async fn check_login(
     };
     let ok = state
         .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .verify(
+            crate::passwords::Class::Login,
+            password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
         .await?;
     match user {
         Some(user) if ok => {

@@ -81,6 +81,16 @@ pub struct Config {
     /// remaining connections are closed.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// A connection must send a complete request head within this long of opening (or
+    /// of its previous response), or it is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A request (reading its body included) must be answered within this long, else 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Open connections at most; beyond it new connections wait until one closes.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 }
 
 impl Default for Config {
@@ -103,6 +113,20 @@ impl Default for Config {
             max_sessions_per_user: 10,
             register_limit: 10,
             shutdown_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// The server's connection limits.
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections as usize,
+            drain: self.shutdown_timeout,
         }
     }
 }

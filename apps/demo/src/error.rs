@@ -13,6 +13,9 @@ pub enum Fail {
     /// The user database failed.
     #[error("user database: {0}")]
     Db(#[from] sqlx::Error),
+    /// Password hashing is busy (503) or failed (500).
+    #[error(transparent)]
+    Hash(#[from] crate::passwords::HashError),
     /// Anything else.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -23,8 +26,10 @@ impl Fail {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Session(e) => e.status(),
-            Self::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Db(_) | Self::Hash(crate::passwords::HashError::Busy) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Hash(_) | Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -99,7 +104,7 @@ impl IntoResponse for ApiFail {
 }
 
 /// Renders responses the session layer replaced (store down: 503; session ended during the
-/// request: 409), which arrive with an empty body and a `tessera::SessionFailure`: JSON
+/// request: 409) and the request timeout's bare 408, which arrive with an empty body and a `tessera::SessionFailure`: JSON
 /// under `/api`, a page elsewhere, with the layer's headers (`Retry-After`, `no-store`).
 pub async fn render_session_failures(
     req: axum::extract::Request,
@@ -107,18 +112,27 @@ pub async fn render_session_failures(
 ) -> Response {
     let api = req.uri().path().starts_with("/api");
     let res = next.run(req).await;
-    let Some(failure) = res.extensions().get::<tessera::SessionFailure>().copied() else {
-        return res;
+    let status = match res.extensions().get::<tessera::SessionFailure>() {
+        Some(failure) => failure.status,
+        // REQUEST_TIMEOUT's layer answers with a bare 408.
+        None if res.status() == StatusCode::REQUEST_TIMEOUT
+            && !res.headers().contains_key(http::header::CONTENT_TYPE) =>
+        {
+            tracing::info!("request timed out (REQUEST_TIMEOUT)");
+            StatusCode::REQUEST_TIMEOUT
+        }
+        None => return res,
     };
-    let message = match failure.status {
+    let message = match status {
         StatusCode::SERVICE_UNAVAILABLE => "Service unavailable, please try again shortly.",
         StatusCode::CONFLICT => "Your session ended while this request was running.",
+        StatusCode::REQUEST_TIMEOUT => "The request took too long and was stopped.",
         _ => "Something went wrong on our side.",
     };
     let mut page = if api {
-        crate::api::error(failure.status, message)
+        crate::api::error(status, message)
     } else {
-        crate::pages::error_page(failure.status, message)
+        crate::pages::error_page(status, message)
     };
     for name in [http::header::RETRY_AFTER, http::header::CACHE_CONTROL] {
         if let Some(v) = res.headers().get(&name) {

@@ -18,7 +18,9 @@ pub mod csrf;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod passwords;
 pub mod security_headers;
+pub mod server;
 pub mod sessions_page;
 pub mod stores;
 pub mod templates;
@@ -33,7 +35,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub struct Inner {
     /// Accounts.
     pub users: users::UserDb,
     /// Password hashing.
-    pub passwords: users::Passwords,
+    pub passwords: passwords::Passwords,
     /// Failed-login counters.
     pub throttle: throttle::Throttle,
     /// Registrations per client address.
@@ -209,7 +210,7 @@ impl App {
     ) -> anyhow::Result<Self> {
         warnings.extend(opened.warnings.iter().cloned());
         let users = users::UserDb::open(&config.user_db, opened.sqlite.as_ref()).await?;
-        let passwords = users::Passwords::new().await?;
+        let passwords = passwords::Passwords::new().await?;
 
         let secure = match config.cookie_secure {
             config::CookieSecure::Auto => tessera::Secure::Auto,
@@ -294,6 +295,10 @@ impl App {
             .layer(SessionLayer::with_boxed(opened.store, page_sessions))
             .nest("/api", api)
             .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                http::StatusCode::REQUEST_TIMEOUT,
+                config.request_timeout,
+            ))
             .layer(axum::middleware::from_fn(error::render_session_failures))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -317,42 +322,4 @@ pub async fn build_app(config: Config) -> anyhow::Result<Router> {
     Ok(App::build(config).await?.router)
 }
 
-/// Serves `router` on `listener` with peer addresses available to handlers, until
-/// `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    drain: std::time::Duration,
-) -> std::io::Result<()> {
-    use std::future::IntoFuture as _;
-    let (began, began_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = began.send(());
-    };
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    // After the signal: in-flight requests get `drain` to finish; connections still open
-    // then (a half-sent request, a slow client) no longer hold the process.
-    let deadline = async move {
-        if began_rx.await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(drain).await;
-    };
-    tokio::select! {
-        done = server => done,
-        () = deadline => {
-            tracing::warn!(
-                ?drain,
-                "shutdown: connections still open after SHUTDOWN_TIMEOUT; closing them"
-            );
-            Ok(())
-        }
-    }
-}
+pub use server::{Limits, serve};

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let addr = (config.host.clone(), config.port);
-    let drain = config.shutdown_timeout;
+    let limits = config.limits();
     let app = App::build(config).await?;
     for w in &app.warnings {
         tracing::warn!("{w}");
@@ -64,7 +64,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         app.store_description,
         app.user_db_description
     );
-    tessera_demo::serve(listener, app.router, shutdown_signal(), drain).await?;
+    tessera_demo::serve(listener, app.router, limits, shutdown_signal()).await?;
     Ok(())
 }
 

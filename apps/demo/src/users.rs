@@ -1,14 +1,10 @@
 //! User accounts: a `users` table in SQLite or PostgreSQL, argon2id password hashes.
 
 use anyhow::{Context as _, bail};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// A stored account.
 #[derive(Debug, Clone)]
@@ -199,71 +195,6 @@ pub const MIN_PASSWORD: usize = 8;
 /// Maximum password length (characters), so hashing cost stays bounded.
 pub const MAX_PASSWORD: usize = 1024;
 
-/// argon2id with OWASP's parameters (19 MiB, 2 iterations, 1 lane), run on the blocking
-/// pool with bounded concurrency so hashing never stalls the async workers or exhausts
-/// memory.
-#[derive(Clone)]
-pub struct Passwords {
-    argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
-    /// Verified against when the email is unknown, so response time does not reveal
-    /// which accounts exist.
-    dummy: Arc<String>,
-}
-
-impl Passwords {
-    /// Sets up the hasher (computes the dummy hash once).
-    pub async fn new() -> anyhow::Result<Self> {
-        let params = Params::new(19_456, 2, 1, None)
-            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let permits = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-        let mut p = Self {
-            argon2,
-            permits: Arc::new(Semaphore::new(permits)),
-            dummy: Arc::new(String::new()),
-        };
-        let dummy = p
-            .hash(crate::random_token(12))
-            .await
-            .context("argon2 self-test failed")?;
-        p.dummy = Arc::new(dummy);
-        Ok(p)
-    }
-
-    /// The PHC string for `password`.
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
-        let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut salt = [0u8; 16];
-            getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("random salt: {e}"))?;
-            let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-        })
-        .await?
-    }
-
-    /// Whether `password` matches `hash`; with `None` (unknown user) a dummy hash is
-    /// checked and `false` returned, in about the same time.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy.as_ref().clone());
-        let argon2 = self.argon2.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await?;
-        Ok(ok && known)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,28 +219,5 @@ mod tests {
         ] {
             assert_eq!(normalize_email(bad), None, "{bad}");
         }
-    }
-
-    #[tokio::test]
-    async fn argon2id_owasp_parameters() {
-        let p = Passwords::new().await.expect("hasher");
-        let h = p.hash("correct horse".into()).await.expect("hash");
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(
-            p.verify("correct horse".into(), Some(h.clone()))
-                .await
-                .expect("verify")
-        );
-        assert!(
-            !p.verify("wrong horse".into(), Some(h))
-                .await
-                .expect("verify")
-        );
-        assert!(!p.verify("x".into(), None).await.expect("verify"));
-        assert!(
-            !p.verify("x".into(), Some("garbage".into()))
-                .await
-                .expect("verify")
-        );
     }
 }

@@ -337,14 +337,13 @@ async fn run(app: App, config: Config, dir: TempDir) -> Server {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let drain = config.shutdown_timeout;
     let task = tokio::spawn(tessera_demo::serve(
         listener,
         app.router,
+        config.limits(),
         async move {
             let _ = rx.await;
         },
-        drain,
     ));
     Server {
         base: format!("http://{addr}"),
