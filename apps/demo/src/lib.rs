@@ -70,6 +70,8 @@ pub struct Inner {
     pub templates: templates::Templates,
     /// Key for the opaque session handles shown on the sessions page.
     handle_key: Vec<u8>,
+    /// Key for the signed double-submit CSRF tokens of anonymous visitors.
+    csrf_key: Vec<u8>,
 }
 
 impl Deref for AppState {
@@ -80,6 +82,11 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The key signing anonymous visitors' CSRF tokens (see [`csrf`]).
+    pub fn csrf_key(&self) -> &[u8] {
+        &self.csrf_key
+    }
+
     /// The opaque handle of a session: an HMAC of its id, so the id (a bearer secret)
     /// never appears in a page or an API response, and a handle cannot be turned back
     /// into an id.
@@ -241,10 +248,14 @@ impl App {
             );
         }
 
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secrets[0].as_bytes())
-            .expect("HMAC takes any key");
-        mac.update(b"tessera-demo session handle v1");
-        let handle_key = mac.finalize().into_bytes().to_vec();
+        let derive = |purpose: &[u8]| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secrets[0].as_bytes())
+                .expect("HMAC takes any key");
+            mac.update(purpose);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let handle_key = derive(b"tessera-demo session handle v1");
+        let csrf_key = derive(b"tessera-demo csrf key v1");
 
         let state = AppState(Arc::new(Inner {
             store: opened.store.clone(),
@@ -254,6 +265,7 @@ impl App {
             registrations: throttle::Registrations::new(config.register_limit as usize),
             templates: templates::Templates::new()?,
             handle_key,
+            csrf_key,
             config: config.clone(),
         }));
         metrics::install();
@@ -292,6 +304,10 @@ impl App {
             .route("/healthz", get(metrics::healthz))
             .route("/metrics", get(metrics::render))
             .fallback(pages::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                csrf::cookie_layer,
+            ))
             .layer(SessionLayer::with_boxed(opened.store, page_sessions))
             .nest("/api", api)
             .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,10 +1,11 @@
 //! The server-rendered pages: login, register, welcome, logout.
 
 use crate::auth::{self, CART_KEY, Client, LoginRefused, SessionUser};
+use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::Fail;
-use crate::{AppState, csrf, users};
+use crate::{AppState, users};
+use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -101,13 +102,14 @@ struct LoginView<'a> {
 async fn login_form(
     state: &AppState,
     session: &Session,
+    nonce: &Nonce,
     status: StatusCode,
     email: &str,
     error: Option<String>,
     remember: bool,
 ) -> Result<Response, Fail> {
     let view = LoginView {
-        csrf: csrf::token(session).await?,
+        csrf: csrf::token(state, session, nonce).await?,
         email: truncate(email, 254),
         error,
         remember,
@@ -127,6 +129,7 @@ fn truncate(s: &str, max: usize) -> &str {
 async fn welcome(
     state: &AppState,
     session: &Session,
+    nonce: &Nonce,
     user: &SessionUser,
 ) -> Result<Response, Fail> {
     let device: auth::Device = session
@@ -148,7 +151,7 @@ async fn welcome(
     let ctx = json!({
         "email": user.email,
         "nav_email": user.email,
-        "csrf": csrf::token(session).await?,
+        "csrf": csrf::token(state, session, nonce).await?,
         "cart_count": cart_count,
         "remembered": device.remember,
         "idle": show_duration(state.config.session_idle_timeout),
@@ -161,11 +164,12 @@ async fn welcome(
 pub async fn home(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
 ) -> Result<Response, Fail> {
     match auth::current_user(&session, &client).await? {
-        Some(user) => welcome(&state, &session, &user).await,
-        None => login_form(&state, &session, StatusCode::OK, "", None, false).await,
+        Some(user) => welcome(&state, &session, &nonce, &user).await,
+        None => login_form(&state, &session, &nonce, StatusCode::OK, "", None, false).await,
     }
 }
 
@@ -173,12 +177,13 @@ pub async fn home(
 pub async fn login_page(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
 ) -> Result<Response, Fail> {
     if auth::current_user(&session, &client).await?.is_some() {
         return Ok(see_other("/"));
     }
-    login_form(&state, &session, StatusCode::OK, "", None, false).await
+    login_form(&state, &session, &nonce, StatusCode::OK, "", None, false).await
 }
 
 /// The login form's fields (all optional, so a missing CSRF token is a 403, not a 422).
@@ -190,8 +195,6 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     remember: Option<String>,
-    #[serde(default)]
-    csrf: Option<String>,
 }
 
 fn checked(v: Option<&str>) -> bool {
@@ -202,16 +205,10 @@ fn checked(v: Option<&str>) -> bool {
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
-    form: Result<Form<LoginForm>, FormRejection>,
+    CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response, Fail> {
-    let f = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return Ok(form_rejected(r)),
-    };
-    if !csrf::verify(&session, f.csrf.as_deref()).await? {
-        return Ok(csrf_failed());
-    }
     let remember = checked(f.remember.as_deref());
     let email = f.email.trim().to_owned();
     match auth::check_login(&state, &email, f.password, client.ip).await? {
@@ -223,6 +220,7 @@ pub async fn login(
             login_form(
                 &state,
                 &session,
+                &nonce,
                 StatusCode::UNAUTHORIZED,
                 &email,
                 Some("Invalid email or password.".into()),
@@ -235,6 +233,7 @@ pub async fn login(
             let mut res = login_form(
                 &state,
                 &session,
+                &nonce,
                 StatusCode::TOO_MANY_REQUESTS,
                 &email,
                 Some(format!(
@@ -254,12 +253,13 @@ pub async fn login(
 async fn register_form(
     state: &AppState,
     session: &Session,
+    nonce: &Nonce,
     status: StatusCode,
     email: &str,
     error: Option<String>,
 ) -> Result<Response, Fail> {
     let ctx = json!({
-        "csrf": csrf::token(session).await?,
+        "csrf": csrf::token(state, session, nonce).await?,
         "email": truncate(email, 254),
         "error": error,
         "min_password": users::MIN_PASSWORD,
@@ -271,12 +271,13 @@ async fn register_form(
 pub async fn register_page(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
 ) -> Result<Response, Fail> {
     if auth::current_user(&session, &client).await?.is_some() {
         return Ok(see_other("/"));
     }
-    register_form(&state, &session, StatusCode::OK, "", None).await
+    register_form(&state, &session, &nonce, StatusCode::OK, "", None).await
 }
 
 /// The registration form's fields.
@@ -286,24 +287,16 @@ pub struct RegisterForm {
     email: String,
     #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf: Option<String>,
 }
 
 /// `POST /register`.
 pub async fn register(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
-    form: Result<Form<RegisterForm>, FormRejection>,
+    CsrfForm(f): CsrfForm<RegisterForm>,
 ) -> Result<Response, Fail> {
-    let f = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return Ok(form_rejected(r)),
-    };
-    if !csrf::verify(&session, f.csrf.as_deref()).await? {
-        return Ok(csrf_failed());
-    }
     let email = f.email.trim().to_owned();
     match auth::register(&state, &email, f.password, client.ip).await? {
         Ok(user) => {
@@ -314,6 +307,7 @@ pub async fn register(
             let mut page = register_form(
                 &state,
                 &session,
+                &nonce,
                 refused.status(),
                 &email,
                 Some(refused.message()),
@@ -334,41 +328,26 @@ pub async fn register(
 pub async fn logout_page(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
 ) -> Result<Response, Fail> {
     let Some(user) = auth::current_user(&session, &client).await? else {
         return Ok(see_other("/login"));
     };
-    let ctx = json!({"csrf": csrf::token(&session).await?, "nav_email": user.email});
+    let ctx =
+        json!({"csrf": csrf::token(&state, &session, &nonce).await?, "nav_email": user.email});
     Ok(page(&state, StatusCode::OK, "logout.html", ctx))
 }
 
-/// A form with only the CSRF token.
+/// A form with no fields but its CSRF token.
 #[derive(Deserialize, Default)]
-pub struct TokenForm {
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
-impl TokenForm {
-    /// The submitted token.
-    pub fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
-}
+pub struct NoFields {}
 
 /// `POST /logout`: destroys the session server-side and clears the cookie.
 pub async fn logout(
     session: Session,
-    form: Result<Form<TokenForm>, FormRejection>,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Response, Fail> {
-    let f = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return Ok(form_rejected(r)),
-    };
-    if !csrf::verify(&session, f.csrf()).await? {
-        return Ok(csrf_failed());
-    }
     session.destroy().await?;
     Ok(see_other("/login"))
 }

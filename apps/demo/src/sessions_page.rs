@@ -1,12 +1,12 @@
 //! The user's sessions: listing (with device details), revoking one, revoking the others.
 //! Sessions are named by opaque handles ([`AppState::handle_of`]), never by their ids.
 
+use crate::AppState;
 use crate::auth::{self, Client, DEVICE_KEY, Device, SessionUser};
+use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::Fail;
-use crate::pages::{self, csrf_failed, form_rejected, see_other, show_time};
-use crate::{AppState, csrf};
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, Query, State};
+use crate::pages::{self, see_other, show_time};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -202,6 +202,7 @@ pub struct Done {
 pub async fn list_page(
     State(state): State<AppState>,
     session: Session,
+    nonce: Nonce,
     client: Client,
     done: Result<Query<Done>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Fail> {
@@ -238,7 +239,7 @@ pub async fn list_page(
         "sessions": rows,
         "others": others,
         "notice": notice,
-        "csrf": csrf::token(&session).await?,
+        "csrf": csrf::token(&state, &session, &nonce).await?,
         "nav_email": user.email,
     });
     Ok(pages::page(&state, StatusCode::OK, "sessions.html", ctx))
@@ -250,15 +251,8 @@ pub async fn revoke(
     session: Session,
     client: Client,
     Path(handle): Path<String>,
-    form: Result<Form<pages::TokenForm>, FormRejection>,
+    CsrfForm(pages::NoFields {}): CsrfForm<pages::NoFields>,
 ) -> Result<Response, Fail> {
-    let f = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return Ok(form_rejected(r)),
-    };
-    if !csrf::verify(&session, f.csrf()).await? {
-        return Ok(csrf_failed());
-    }
     let Some(user) = auth::current_user(&session, &client).await? else {
         return Ok(see_other("/login"));
     };
@@ -279,15 +273,8 @@ pub async fn revoke_others_page(
     State(state): State<AppState>,
     session: Session,
     client: Client,
-    form: Result<Form<pages::TokenForm>, FormRejection>,
+    CsrfForm(pages::NoFields {}): CsrfForm<pages::NoFields>,
 ) -> Result<Response, Fail> {
-    let f = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return Ok(form_rejected(r)),
-    };
-    if !csrf::verify(&session, f.csrf()).await? {
-        return Ok(csrf_failed());
-    }
     let Some(user) = auth::current_user(&session, &client).await? else {
         return Ok(see_other("/login"));
     };
