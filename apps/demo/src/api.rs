@@ -312,7 +312,8 @@ pub async fn revoke_scope(
     }
 }
 
-fn items(v: Option<Value>) -> Vec<Value> {
+/// The SKUs of a stored cart (anything else in it is ignored).
+pub fn items(v: Option<Value>) -> Vec<Value> {
     match v {
         Some(Value::Array(a)) => a.into_iter().filter(Value::is_string).collect(),
         _ => Vec::new(),
@@ -337,8 +338,9 @@ fn valid_sku(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// `POST /api/cart/items`: 201 with the cart. Concurrent adds are never lost (Tessera
-/// replays the update on conflict).
+/// `POST /api/cart/items`: 201 with the cart; 422 when the cart is full. Concurrent adds
+/// are never lost, and never reported as done when they were not: an add that found room
+/// but lost the race for the last places is refused when Tessera replays it (409).
 pub async fn add_to_cart(session: Session, ApiJson(body): ApiJson<AddItem>) -> ApiResult {
     let sku = body.sku.trim().to_owned();
     if !valid_sku(&sku) {
@@ -347,26 +349,38 @@ pub async fn add_to_cart(session: Session, ApiJson(body): ApiJson<AddItem>) -> A
             "sku must be 1-64 letters, digits, '-', '_', '.' or ':'",
         ));
     }
-    if items(session.get_value(CART_KEY).await?).len() >= MAX_CART {
-        return Ok(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("the cart is full ({MAX_CART} items)"),
-        ));
+    match add_item(&session, sku).await? {
+        Ok(cart) => Ok((StatusCode::CREATED, Json(json!({"items": cart}))).into_response()),
+        Err(full) => Ok(error(StatusCode::UNPROCESSABLE_ENTITY, full.to_string())),
     }
+}
+
+/// The cart already holds [`MAX_CART`] items.
+#[derive(Debug, Clone, Copy)]
+pub struct CartFull;
+
+impl std::fmt::Display for CartFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the cart is full ({MAX_CART} items)")
+    }
+}
+
+/// Adds `sku` to the session's cart (shared by the API and the cart page).
+pub async fn add_item(
+    session: &Session,
+    sku: String,
+) -> Result<Result<Vec<Value>, CartFull>, tessera::Error> {
     let cart = session
-        .update(CART_KEY, move |old: Option<Value>| {
+        .try_update(CART_KEY, move |old: Option<Value>| {
             let mut list = items(old);
-            if list.len() < MAX_CART {
-                list.push(Value::String(sku.clone()));
+            if list.len() >= MAX_CART {
+                return Err(CartFull);
             }
-            Value::Array(list)
+            list.push(Value::String(sku.clone()));
+            Ok(Value::Array(list))
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"items": items(Some(cart))})),
-    )
-        .into_response())
+    Ok(cart.map(|c| items(Some(c))))
 }
 
 /// `DELETE /api/cart`: 204.

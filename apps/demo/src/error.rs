@@ -125,8 +125,15 @@ pub async fn render_session_failures(
     };
     let message = match status {
         StatusCode::SERVICE_UNAVAILABLE => "Service unavailable, please try again shortly.",
-        StatusCode::CONFLICT => "Your session ended while this request was running.",
         StatusCode::REQUEST_TIMEOUT => "The request took too long and was stopped.",
+        // The session ended meanwhile, or a change was refused on replay (Tessera's
+        // messages say which, and that nothing was saved).
+        StatusCode::CONFLICT => res
+            .extensions()
+            .get::<tessera::SessionFailure>()
+            .map_or("Your session ended while this request was running.", |f| {
+                f.message
+            }),
         _ => "Something went wrong on our side.",
     };
     let mut page = if api {

@@ -37,6 +37,7 @@ on_stores!(every_store: [Memory, Sqlite, Postgres, Redis, Mongo, Mysql] [
     revoke_one_and_revoke_others,
     idle_expiry_and_remember_me,
     concurrent_cart_adds,
+    a_cart_filling_up_concurrently_reports_only_kept_adds,
     header_transport,
     sessions_per_user_are_capped,
 ]);
@@ -656,6 +657,46 @@ async fn absolute_timeout_ends_active_sessions() {
         "{:?}",
         t0.elapsed()
     );
+}
+
+/// Issue 11, point 12: adds racing for the cart's last places. Every 201 is an item
+/// kept; the others are told they failed (422 full, or 409 when refused on replay).
+async fn a_cart_filling_up_concurrently_reports_only_kept_adds(b: Backend) {
+    const MAX_CART: usize = tessera_demo::api::MAX_CART;
+    let Some(srv) = server(b).await else { return };
+    let c = srv.client();
+    c.register(&unique_email()).await;
+    let add = |n: usize| {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let c = c.clone();
+            tasks.spawn(async move {
+                c.post_json("/api/cart/items", json!({"sku": format!("SKU-{i}")}))
+                    .await
+            });
+        }
+        tasks
+    };
+    let mut prefill = add(MAX_CART - 20);
+    while let Some(r) = prefill.join_next().await {
+        assert_eq!(r.expect("task").status, 201);
+    }
+    let mut race = add(60);
+    let mut created = 0;
+    while let Some(r) = race.join_next().await {
+        let r = r.expect("task");
+        match r.status {
+            201 => created += 1,
+            409 | 422 => assert!(r.json()["error"].is_string(), "{}", r.body),
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    let kept = c.get("/api/cart").await.json()["items"]
+        .as_array()
+        .expect("items")
+        .len();
+    assert_eq!(kept, MAX_CART);
+    assert_eq!(created, 20, "201 answers vs items added");
 }
 
 async fn concurrent_cart_adds(b: Backend) {

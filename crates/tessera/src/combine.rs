@@ -67,6 +67,7 @@ enum BatchError {
     Timeout(Duration),
     Unavailable(String),
     Json(String),
+    Refused(String),
 }
 
 impl BatchError {
@@ -76,6 +77,7 @@ impl BatchError {
             Error::Contention(n) => Self::Contention(*n),
             Error::Store(StoreError::Timeout(d)) => Self::Timeout(*d),
             Error::Json(e) => Self::Json(e.to_string()),
+            Error::Refused(m) => Self::Refused(m.clone()),
             other => Self::Unavailable(other.to_string()),
         }
     }
@@ -87,6 +89,7 @@ impl BatchError {
             Self::Timeout(d) => Error::Store(StoreError::Timeout(d)),
             Self::Unavailable(m) => Error::Store(StoreError::unavailable(m)),
             Self::Json(m) => Error::Json(<serde_json::Error as serde::de::Error>::custom(m)),
+            Self::Refused(m) => Error::Refused(m),
         }
     }
 }
@@ -206,15 +209,17 @@ impl Combiner {
         }
         let own_outcome = match outcome {
             Ok((record, rejected)) => {
-                for (w, rejected) in waiters.into_iter().zip(rejected.iter().skip(1)) {
+                let mut rejected = rejected.into_iter();
+                let own = rejected.next().flatten();
+                for (w, rejected) in waiters.into_iter().zip(rejected) {
                     let msg = match rejected {
-                        Some(e) => Err(BatchError::Json(e.to_string())),
+                        Some(e) => Err(BatchError::from_error(&Error::from(e))),
                         None => Ok(Arc::clone(&record)),
                     };
                     let _ = w.tx.send(Msg::Done(msg));
                 }
-                match rejected.into_iter().next().flatten() {
-                    Some(e) => Err(Error::Json(e)),
+                match own {
+                    Some(e) => Err(Error::from(e)),
                     None => Ok(record),
                 }
             }

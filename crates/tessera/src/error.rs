@@ -76,15 +76,21 @@ pub enum Error {
     /// `cookie` and `__tessera` are reserved keys of the stored format.
     #[error("session key {0:?} is reserved")]
     ReservedKey(String),
+    /// A [`Session::try_update`](crate::Session::try_update) closure refused the value
+    /// another request had stored meanwhile, so none of this request's changes were
+    /// saved (409: the change the handler reported did not happen).
+    #[error("a concurrent change made this request's update impossible: {0}")]
+    Refused(String),
 }
 
 impl Error {
-    /// The HTTP status this error maps to: 503 for store and contention errors, 500 otherwise.
+    /// The HTTP status this error maps to: 503 for store and contention errors, 409 when the
+    /// session ended or a refused update, 401 for `reload` of a gone session, 500 otherwise.
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::Store(_) | Self::Contention(_) => http::StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => http::StatusCode::UNAUTHORIZED,
-            Self::Ended => http::StatusCode::CONFLICT,
+            Self::Ended | Self::Refused(_) => http::StatusCode::CONFLICT,
             Self::Json(_) | Self::ReservedKey(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +110,10 @@ impl Error {
                 "Conflict: your session ended while this request was running; nothing was saved."
             }
             Error::NotFound => "Unauthorized: the session no longer exists.",
+            Error::Refused(_) => {
+                "Conflict: another request changed the session first and this request's change \
+                 no longer applies; nothing was saved. Please try again."
+            }
             _ => "Internal server error: the session could not be processed.",
         }
     }

@@ -6,8 +6,31 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// A re-runnable read-modify-write of one key (from `Session::update`).
-pub(crate) type UpdateFn =
-    Arc<dyn Fn(Option<&Value>) -> Result<Value, serde_json::Error> + Send + Sync>;
+pub(crate) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, ApplyError> + Send + Sync>;
+
+/// Why a change could not be applied (on replay, to a fresher record).
+#[derive(Debug)]
+pub(crate) enum ApplyError {
+    /// The stored value could not be read as the closure's type, or its result written.
+    Json(serde_json::Error),
+    /// A `Session::try_update` closure refused the fresher value (its text, for the log).
+    Refused(String),
+}
+
+impl From<serde_json::Error> for ApplyError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Json(e)
+    }
+}
+
+impl From<ApplyError> for crate::error::Error {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Json(e) => Self::Json(e),
+            ApplyError::Refused(m) => Self::Refused(m),
+        }
+    }
+}
 
 /// One change the handler made.
 #[derive(Clone)]
@@ -23,7 +46,7 @@ pub(crate) enum Op {
 
 impl Op {
     /// Applies the change to a record.
-    pub(crate) fn apply(&self, r: &mut Record) -> Result<(), serde_json::Error> {
+    pub(crate) fn apply(&self, r: &mut Record) -> Result<(), ApplyError> {
         match self {
             Op::Insert(k, v) => {
                 r.data.insert(k.clone(), v.clone());
@@ -60,7 +83,7 @@ impl std::fmt::Debug for Op {
 }
 
 /// Per change log, the error that kept it out of a combined save (`None`: applied).
-pub(crate) type Rejected = Vec<Option<serde_json::Error>>;
+pub(crate) type Rejected = Vec<Option<ApplyError>>;
 
 /// Applies the change logs in order to a copy of `base`. A log that fails (an `update`
 /// closure that cannot read the fresher value) is left out as a whole, so one request's
@@ -108,7 +131,7 @@ mod tests {
             "n".into(),
             Arc::new(|old: Option<&Value>| {
                 let n: Option<u64> = old.map(u64::deserialize).transpose()?;
-                serde_json::to_value(n.unwrap_or(0) + 1)
+                Ok(serde_json::to_value(n.unwrap_or(0) + 1)?)
             }),
         )
     }

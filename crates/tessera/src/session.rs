@@ -4,7 +4,7 @@
 use crate::core::Core;
 use crate::error::{Error, StoreError};
 use crate::id::SessionId;
-use crate::log::Op;
+use crate::log::{ApplyError, Op};
 use crate::metrics::names;
 use crate::record::{COOKIE_KEY, META_KEY, Record};
 use crate::signing::Verified;
@@ -14,6 +14,7 @@ use crate::writer::{DeleteReason, Plan};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -328,21 +329,65 @@ impl Session {
         T: Serialize + DeserializeOwned,
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
+        match self
+            .try_update(key, move |old| Ok::<T, Infallible>(f(old)))
+            .await?
+        {
+            Ok(v) => Ok(v),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Session::update`] for a change that may not apply, such as adding to a cart that
+    /// holds at most 500 items: `f` returns `Err` to refuse.
+    ///
+    /// Refused now, nothing is recorded and the error comes back as `Ok(Err(e))`. When the
+    /// change was accepted but a concurrent request changed the session first and `f`
+    /// refuses the fresher value on replay, none of this request's changes are saved and
+    /// the request fails with [`Error::Refused`] (the layer answers 409 instead of the
+    /// handler's response), so a handler never reports a change that did not happen.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tessera::Session) -> Result<(), tessera::Error> {
+    /// let added = session
+    ///     .try_update("cart", |cart: Option<Vec<String>>| {
+    ///         let mut cart = cart.unwrap_or_default();
+    ///         if cart.len() >= 500 {
+    ///             return Err("the cart is full");
+    ///         }
+    ///         cart.push("SKU-1".into());
+    ///         Ok(cart)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_update<T, E, F>(&self, key: &str, f: F) -> Result<Result<T, E>, Error>
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display,
+        F: Fn(Option<T>) -> Result<T, E> + Send + Sync + 'static,
+    {
         check_key(key)?;
         let f = Arc::new(f);
         let replay = {
             let f = Arc::clone(&f);
             Arc::new(move |old: Option<&Value>| {
                 let old = old.map(T::deserialize).transpose()?;
-                serde_json::to_value(f(old))
+                match f(old) {
+                    Ok(new) => Ok(serde_json::to_value(new)?),
+                    Err(e) => Err(ApplyError::Refused(e.to_string())),
+                }
             })
         };
         self.with_ready(|st| {
             let old = st.working().data.get(key).map(T::deserialize).transpose()?;
-            let new = f(old);
+            let new = match f(old) {
+                Ok(new) => new,
+                Err(e) => return Ok(Err(e)),
+            };
             let value = serde_json::to_value(&new)?;
             st.push_updated(key, value, Op::Update(key.to_owned(), replay));
-            Ok(new)
+            Ok(Ok(new))
         })
         .await
     }

@@ -117,7 +117,7 @@ impl Ready {
     }
 
     /// Records a change and applies it to the working copy.
-    pub(crate) fn push(&mut self, op: Op) -> Result<(), serde_json::Error> {
+    pub(crate) fn push(&mut self, op: Op) -> Result<(), crate::log::ApplyError> {
         op.apply(Arc::make_mut(&mut self.working))?;
         self.log.push(op);
         Ok(())
@@ -234,7 +234,7 @@ impl Ready {
         written: Written,
         taken: usize,
         fresh: impl FnOnce() -> Record,
-    ) -> Result<(), serde_json::Error> {
+    ) -> Result<(), crate::log::ApplyError> {
         match written {
             Written::Nothing => {}
             Written::Created(record) => {

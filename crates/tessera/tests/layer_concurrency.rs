@@ -227,3 +227,56 @@ async fn a_failing_replay_fails_only_its_own_request() {
     }
     assert_eq!(c.req("GET", "/get/n").await.body, "\"text\"");
 }
+
+/// `try_update`: concurrent pushes onto a list capped at 5, through two layers sharing a
+/// store. Every push the handler answered 201 is kept, and every other one was told so
+/// (409, whether refused at once or on replay against a fresher list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_updates_are_never_reported_as_done() {
+    const CAP: usize = 5;
+    async fn push(s: Session) -> Result<(StatusCode, String), tessera::Error> {
+        let pushed = s
+            .try_update("items", |old: Option<Vec<u32>>| {
+                let mut items = old.unwrap_or_default();
+                if items.len() >= CAP {
+                    return Err("full");
+                }
+                items.push(1);
+                Ok(items)
+            })
+            .await?;
+        Ok(match pushed {
+            Ok(items) => (StatusCode::CREATED, items.len().to_string()),
+            Err(e) => (StatusCode::CONFLICT, e.to_owned()),
+        })
+    }
+    let store = MemoryStore::default();
+    let app = |store: MemoryStore| {
+        routes()
+            .route("/push", post(push))
+            .layer(SessionLayer::new(store, config().build().unwrap()))
+    };
+    let (a, b) = (app(store.clone()), app(store.clone()));
+    let mut c = Client::new(a.clone());
+    c.req("POST", "/set/start/1").await;
+    let cookie = c.cookie.clone().unwrap();
+    let results = hammer(&[a, b], &cookie, vec!["/push".into(); 40]).await;
+    let created = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused_on_replay = results
+        .iter()
+        .filter(|r| r.failure.is_some_and(|f| f.status == StatusCode::CONFLICT))
+        .count();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.status, StatusCode::CREATED | StatusCode::CONFLICT)),
+        "{results:?}"
+    );
+    let kept: Vec<u32> = serde_json::from_str(&c.req("GET", "/get/items").await.body).unwrap();
+    assert_eq!(kept.len(), CAP);
+    assert_eq!(created, kept.len(), "201 answers vs items kept");
+    eprintln!("{created} created, {refused_on_replay} refused on replay");
+}
