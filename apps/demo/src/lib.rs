@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -283,6 +284,7 @@ impl App {
             .route("/sessions/{handle}", axum::routing::delete(api::revoke))
             .route("/cart", get(api::cart).delete(api::clear_cart))
             .route("/cart/items", post(api::add_to_cart))
+            .route("/password", post(account::change_api))
             .fallback(api::not_found)
             .layer(axum::middleware::from_fn(api::guard))
             .layer(SessionLayer::with_boxed(opened.store.clone(), api_sessions))
@@ -294,6 +296,8 @@ impl App {
             .route("/register", get(pages::register_page).post(pages::register))
             .route("/logout", get(pages::logout_page).post(pages::logout))
             .route("/sessions", get(sessions_page::list_page))
+            .route("/account", get(account::page))
+            .route("/account/password", post(account::change_page))
             .route(
                 "/sessions/revoke-others",
                 post(sessions_page::revoke_others_page),

@@ -10,6 +10,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("welcome.html", include_str!("../templates/welcome.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     ("sessions.html", include_str!("../templates/sessions.html")),
+    ("account.html", include_str!("../templates/account.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 

@@ -123,6 +123,51 @@ impl UserDb {
         }))
     }
 
+    /// The account with this id.
+    pub async fn find_by_id(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+        type Row = (String, String, String);
+        let row: Option<Row> = match self {
+            Self::Sqlite(p) => {
+                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Self::Postgres(p) => {
+                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        Ok(row.map(|(id, email, password_hash)| User {
+            id,
+            email,
+            password_hash,
+        }))
+    }
+
+    /// Replaces an account's password hash.
+    pub async fn set_password(&self, id: &str, hash: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => {
+                sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
+                    .bind(hash)
+                    .bind(id)
+                    .execute(p)
+                    .await?;
+            }
+            Self::Postgres(p) => {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(id)
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a new account; a taken email is [`Created::Duplicate`].
     pub async fn create(&self, user: &User) -> Result<Created, sqlx::Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -103,3 +103,145 @@ async fn the_nonce_cookie_is_host_only_over_https() {
         "{set}"
     );
 }
+
+/// Issue 11, point 16: changing the password ends every other session of the account,
+/// gives this one a new id, and is refused with a wrong current password (403) or a short
+/// new one (422); the page and the API, on every store that is available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_ends_the_other_sessions() {
+    for backend in [
+        Backend::Memory,
+        Backend::Sqlite,
+        Backend::Postgres,
+        Backend::Redis,
+        Backend::Mysql,
+        Backend::Mongo,
+    ] {
+        password_change_on(backend).await;
+    }
+}
+
+async fn password_change_on(backend: Backend) {
+    let Some(srv) = start(backend, |_| {}).await else {
+        return;
+    };
+    let email = unique_email();
+    let (a, b, c) = (srv.client(), srv.client(), srv.client());
+    a.register(&email).await;
+    b.login(&email, false).await;
+    assert_eq!(c.login_page(&email, PASSWORD, true).await.status, 303);
+
+    // The page, and its refusals.
+    let page = a.get("/account").await;
+    assert_eq!(page.status, 200, "{backend:?}");
+    assert!(page.body.contains("action=\"/account/password\""));
+    let token = page.csrf();
+    let post = |current: &str, new: &str, token: &str| {
+        let (a, current, new, token) = (
+            a.clone(),
+            current.to_owned(),
+            new.to_owned(),
+            token.to_owned(),
+        );
+        async move {
+            a.post_form(
+                "/account/password",
+                &[("current", &current), ("new", &new), ("csrf", &token)],
+            )
+            .await
+        }
+    };
+    let new_password = "a much better passphrase";
+    let r = post("wrong password", new_password, &token).await;
+    assert_eq!(r.status, 403, "{backend:?}");
+    assert!(r.body.contains("not correct"), "{}", r.body);
+    let r = post(PASSWORD, "short", &token).await;
+    assert_eq!(r.status, 422, "{backend:?}");
+    assert_eq!(post(PASSWORD, new_password, "forged").await.status, 403);
+    assert_eq!(
+        b.get("/api/user").await.status,
+        200,
+        "refusals changed nothing"
+    );
+
+    // Success.
+    let before = a.cookie("id").expect("session");
+    let r = post(PASSWORD, new_password, &token).await;
+    assert_eq!(r.status, 303, "{backend:?}: {}", r.body);
+    assert_eq!(r.location().as_deref(), Some("/account?done=password"));
+    let after = a.cookie("id").expect("session");
+    assert_ne!(common::id_of(&before), common::id_of(&after), "new id");
+    let done = a.get("/account?done=password").await;
+    assert!(
+        done.body.contains("Your password was changed"),
+        "{}",
+        done.body
+    );
+    assert_eq!(a.get("/api/user").await.status, 200, "this session stays");
+    assert_eq!(
+        b.get("/api/user").await.status,
+        401,
+        "{backend:?}: other session"
+    );
+    assert_eq!(
+        c.get("/api/user").await.status,
+        401,
+        "{backend:?}: remembered one"
+    );
+    let old = b.clone();
+    old.set_cookie("id", &before);
+    assert_eq!(old.get("/api/user").await.status, 401, "the old id is dead");
+    let login = |password: &str| {
+        let (email, password) = (email.clone(), password.to_owned());
+        let d = srv.client();
+        async move {
+            d.post_json(
+                "/api/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(login(PASSWORD).await, 401, "the old password is gone");
+    assert_eq!(login(new_password).await, 200);
+
+    // The API: 422, 403, 204, and 401 logged out.
+    let api = |current: &str, new: &str| {
+        let body = serde_json::json!({"current": current, "new": new});
+        let a = a.clone();
+        async move { a.post_json("/api/password", body).await }
+    };
+    assert_eq!(api(new_password, "short").await.status, 422);
+    let r = api("wrong password", PASSWORD).await;
+    assert_eq!(r.status, 403);
+    assert!(r.json()["error"].is_string());
+    assert_eq!(api(new_password, PASSWORD).await.status, 204);
+    assert_eq!(login(PASSWORD).await, 200);
+    let anonymous = srv.client();
+    let r = anonymous
+        .post_json(
+            "/api/password",
+            serde_json::json!({"current": PASSWORD, "new": new_password}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+/// Issue 11, point 16: password changes are throttled like logins: after five wrong
+/// current passwords the account's attempts get 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_changes_are_throttled() {
+    let Some(srv) = start(Backend::Memory, |_| {}).await else {
+        return;
+    };
+    let a = srv.client();
+    a.register(&unique_email()).await;
+    let body = serde_json::json!({"current": "wrong password", "new": "whatever it is"});
+    for _ in 0..5 {
+        assert_eq!(a.post_json("/api/password", body.clone()).await.status, 403);
+    }
+    let r = a.post_json("/api/password", body).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+}
