@@ -1,8 +1,8 @@
 // Real-browser test of the demo site: headless Chromium (Debian's /usr/bin/chromium)
 // driven by playwright-core. Starts the built demo binary on a random port with a
-// temporary data folder, then: register, log out, log in with "remember me", see the
-// welcome page, open /sessions, log out. Saves screenshots of the login, welcome and
-// sessions pages to docs/screenshots/.
+// temporary data folder, then: register, log out, fill a cart while logged out, log in
+// with "remember me" (the cart is kept), see the welcome page, open /sessions, log out.
+// Saves screenshots of the login, welcome, cart and sessions pages to docs/screenshots/.
 //
 // Usage: node browser.mjs   (DEMO_BIN = path of the tessera-demo binary; default
 // $CARGO_TARGET_DIR/debug/tessera-demo or <repo>/target/debug/tessera-demo;
@@ -102,6 +102,22 @@ async function main() {
     await page.waitForURL(`${base}/login`);
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
 
+    step('shop while logged out: add two products, remove one');
+    await page.getByRole('link', { name: 'browse the shop' }).click();
+    await page.waitForURL(`${base}/cart`);
+    await page.getByText('Your cart is empty').waitFor();
+    await page.getByRole('button', { name: 'Add Green tea, 100 g to the cart' }).click();
+    await page.waitForURL(`${base}/cart`);
+    await page.getByRole('button', { name: 'Add Cast-iron teapot to the cart' }).click();
+    await page.waitForURL(`${base}/cart`);
+    const lines = page.locator('table.cart tbody tr');
+    assert.equal(await lines.count(), 2);
+    await page.getByRole('button', { name: 'Remove Green tea, 100 g' }).click();
+    await page.waitForURL(`${base}/cart`);
+    assert.equal(await lines.count(), 1);
+    await page.getByText('€39.00').first().waitFor();
+
+    await page.goto(`${base}/login`);
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
     await page.getByLabel(/Remember me/).check();
@@ -125,7 +141,16 @@ async function main() {
     assert.equal(cookie.sameSite, 'Lax');
     const days = (cookie.expires - Date.now() / 1000) / 86_400;
     assert.ok(days > 29 && days <= 30.01, `remember-me cookie lasts 30 days (got ${days.toFixed(2)})`);
+    await page.getByText('Items in your cart: 1.').waitFor();
     await page.screenshot({ path: path.join(shots, 'welcome.png') });
+
+    step('the cart survived the login');
+    await page.getByRole('link', { name: 'your cart' }).click();
+    await page.waitForURL(`${base}/cart`);
+    assert.equal(await lines.count(), 1);
+    await page.getByRole('cell', { name: 'Cast-iron teapot' }).waitFor();
+    await page.screenshot({ path: path.join(shots, 'cart.png'), fullPage: true });
+    await page.goto(`${base}/`);
 
     step('a second device (API client) for the sessions page');
     const other = await fetch(`${base}/api/login`, {

@@ -14,6 +14,7 @@
 pub mod account;
 pub mod api;
 pub mod auth;
+pub mod cart_page;
 pub mod config;
 pub mod csrf;
 pub mod error;
@@ -297,6 +298,9 @@ impl App {
             .route("/logout", get(pages::logout_page).post(pages::logout))
             .route("/sessions", get(sessions_page::list_page))
             .route("/account", get(account::page))
+            .route("/cart", get(cart_page::page))
+            .route("/cart/items", post(cart_page::add))
+            .route("/cart/items/{index}/remove", post(cart_page::remove))
             .route("/account/password", post(account::change_page))
             .route(
                 "/sessions/revoke-others",

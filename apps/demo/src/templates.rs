@@ -11,6 +11,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("logout.html", include_str!("../templates/logout.html")),
     ("sessions.html", include_str!("../templates/sessions.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("cart.html", include_str!("../templates/cart.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 

@@ -245,3 +245,71 @@ async fn password_changes_are_throttled() {
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").is_some());
 }
+
+/// Issue 11, point 15: the shop page. An anonymous visitor browses (nothing stored), adds
+/// and removes products with CSRF-protected forms, and the cart survives registering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cart_page_works_without_javascript_and_survives_login() {
+    let store = tessera::MemoryStore::default();
+    let srv = common::start_with_store(tessera::BoxedStore::new(store.clone())).await;
+    let c = srv.client();
+    let shop = c.get("/cart").await;
+    assert_eq!(shop.status, 200);
+    assert!(shop.body.contains("Green tea, 100 g"), "{}", shop.body);
+    assert!(shop.body.contains("Your cart is empty"));
+    assert_eq!(
+        store.count().await.expect("count"),
+        0,
+        "browsing stores nothing"
+    );
+    let token = shop.csrf();
+    let add = |sku: &str| {
+        let (c, sku, token) = (c.clone(), sku.to_owned(), token.clone());
+        async move {
+            c.post_form("/cart/items", &[("sku", &sku), ("csrf", &token)])
+                .await
+        }
+    };
+    let r = add("TEA-GREEN").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location().as_deref(), Some("/cart"));
+    assert!(c.cookie("id").is_some(), "the first add starts a session");
+    assert_eq!(add("MUG-BLUE").await.status, 303);
+    let shop = c.get("/cart").await;
+    assert!(shop.body.contains("€18.50"), "total: {}", shop.body);
+    assert!(shop.body.contains("action=\"/cart/items/1/remove\""));
+
+    assert_eq!(add("NOT-SOLD").await.status, 422);
+    let r = c.post_form("/cart/items", &[("sku", "TEA-GREEN")]).await;
+    assert_eq!(r.status, 403, "no token");
+    let r = c
+        .post_form(
+            "/cart/items/0/remove",
+            &[("sku", "TEA-GREEN"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        c.get("/api/cart").await.json(),
+        serde_json::json!({"items": ["MUG-BLUE"]})
+    );
+
+    // Registering keeps the cart; the page now shows the account.
+    let form = c.get("/register").await;
+    let email = unique_email();
+    let r = c
+        .post_form(
+            "/register",
+            &[
+                ("email", &email),
+                ("password", PASSWORD),
+                ("csrf", &form.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shop = c.get("/cart").await;
+    assert!(shop.body.contains("Blue stoneware mug"), "{}", shop.body);
+    assert!(shop.body.contains(&email));
+    assert!(c.get("/").await.body.contains("href=\"/cart\""));
+}
