@@ -1618,3 +1618,53 @@ async fn healthz_names_the_user_db_when_only_it_is_down() {
         .await;
     assert_eq!(login.status, 200, "{}", login.body);
 }
+
+/// Issue 11, point 14: a "remember me" session written by a Node app (a persistent
+/// cookie, no Tessera metadata) keeps its own lifetime when this site reads and saves it,
+/// instead of being cut to the absolute timeout (12 h).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_remember_me_session_keeps_its_lifetime() {
+    use tessera::SessionStore as _;
+    let store = tessera::MemoryStore::default();
+    let srv = common::start_with_store(tessera::BoxedStore::new(store.clone())).await;
+    let c = srv.client();
+    let email = unique_email();
+    c.register(&email).await;
+    let id = tessera::SessionId::parse(&id_of(&c.cookie("id").expect("cookie"))).expect("an id");
+    let mine = store.load(&id).await.expect("load").expect("stored");
+    let user = mine.data["user"].clone();
+    // What express-session + a remember-me login in Node store: a 30-day cookie, the
+    // app's data, nothing of Tessera's.
+    let now = time::OffsetDateTime::now_utc();
+    let thirty_days = Duration::from_secs(30 * 86_400);
+    let node = json!({
+        "cookie": {
+            "originalMaxAge": thirty_days.as_millis() as u64,
+            "expires": tessera::store_support::iso_ms(now + thirty_days),
+            "httpOnly": true, "path": "/", "sameSite": "lax",
+        },
+        "user": user,
+    });
+    let record = tessera::Record::from_json(
+        id.clone(),
+        &node.to_string(),
+        tessera::StoredMeta::new(now + thirty_days, 0),
+    )
+    .expect("node record");
+    store.delete(&id).await.expect("delete");
+    store.create(&record).await.expect("create");
+
+    // The site reads it (and writes it back: the device's last-seen time).
+    assert_eq!(c.get("/api/user").await.status, 200);
+    let after = store.load(&id).await.expect("load").expect("still stored");
+    let left = after.expires_at - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::days(29),
+        "the session now expires in {left}, not in 30 days"
+    );
+    // And it stays so once it carries Tessera's metadata.
+    assert_eq!(
+        after.absolute_timeout_ms,
+        Some(thirty_days.as_millis() as i64)
+    );
+}

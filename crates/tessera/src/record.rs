@@ -97,6 +97,10 @@ pub struct Record {
     /// Store-defined version token for conditional saves. A store sets it on `load`,
     /// `create` and `save`; Tessera passes it back unchanged.
     pub version: u64,
+    /// Read without Tessera's metadata (written by express-session): its creation time is
+    /// the read time, and a persistent cookie's max age is its own lifetime (see
+    /// `Lifetime::absolute_timeout`). Never stored.
+    pub(crate) without_meta: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -225,6 +229,7 @@ impl Record {
             absolute_timeout_ms: None,
             expires_at,
             version: 0,
+            without_meta: false,
         }
     }
 
@@ -289,6 +294,7 @@ impl Record {
                 .as_deref()
                 .and_then(parse_iso)
                 .unwrap_or(stored.read_at),
+            without_meta: meta.created.is_none(),
             user: meta.user,
             absolute_timeout_ms: meta.abs_ms,
             expires_at: stored.expires_at,
