@@ -148,7 +148,7 @@ async function main() {
     await page.getByRole('link', { name: 'your cart' }).click();
     await page.waitForURL(`${base}/cart`);
     assert.equal(await lines.count(), 1);
-    await page.getByRole('cell', { name: 'Cast-iron teapot' }).waitFor();
+    await lines.getByRole('cell', { name: 'Cast-iron teapot', exact: true }).waitFor();
     await page.screenshot({ path: path.join(shots, 'cart.png'), fullPage: true });
     await page.goto(`${base}/`);
 
