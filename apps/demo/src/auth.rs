@@ -227,7 +227,11 @@ pub async fn check_login(
     password: String,
     ip: Option<IpAddr>,
 ) -> Result<Result<User, LoginRefused>, Fail> {
-    let key = email.trim().to_lowercase();
+    let normalized = crate::email::normalize(email).ok();
+    // Lookalike spellings of one address share its failure counter.
+    let key = normalized
+        .clone()
+        .unwrap_or_else(|| email.trim().to_lowercase());
     // Dropped on an error below (user database, hasher): that attempt counts as nothing.
     let ticket = match state.throttle.begin(&key, ip).await {
         Ok(t) => t,
@@ -236,7 +240,7 @@ pub async fn check_login(
             return Ok(Err(LoginRefused::Throttled(wait)));
         }
     };
-    let user = match users::normalize_email(&key) {
+    let user = match normalized {
         Some(e) if password.chars().count() <= users::MAX_PASSWORD => {
             state.users.find_by_email(&e).await?
         }
@@ -295,6 +299,10 @@ async fn evict_beyond_cap(state: &AppState, user: &str) -> Result<(), tessera::E
 pub enum RegisterRefused {
     /// Not an email address.
     InvalidEmail,
+    /// The address holds invisible or direction-changing characters.
+    InvisibleCharacters,
+    /// The address looks like an existing account's (same confusable skeleton).
+    Lookalike,
     /// Shorter than [`users::MIN_PASSWORD`] characters.
     PasswordTooShort,
     /// Longer than [`users::MAX_PASSWORD`] characters.
@@ -310,6 +318,12 @@ impl RegisterRefused {
     pub fn message(&self) -> String {
         match self {
             Self::InvalidEmail => "Please enter a valid email address.".into(),
+            Self::InvisibleCharacters => {
+                "The email address contains invisible or text-direction characters.".into()
+            }
+            Self::Lookalike => {
+                "An account with an email address that looks the same already exists.".into()
+            }
             Self::PasswordTooShort => {
                 format!(
                     "The password must be at least {} characters.",
@@ -337,10 +351,11 @@ impl RegisterRefused {
         }
     }
 
-    /// The HTTP status (409 for a taken email, 429 when throttled, 422 otherwise).
+    /// The HTTP status (409 for a taken or lookalike email, 429 when throttled, 422
+    /// otherwise).
     pub fn status(&self) -> http::StatusCode {
         match self {
-            Self::Duplicate => http::StatusCode::CONFLICT,
+            Self::Duplicate | Self::Lookalike => http::StatusCode::CONFLICT,
             Self::Throttled(_) => http::StatusCode::TOO_MANY_REQUESTS,
             _ => http::StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -354,8 +369,12 @@ pub async fn register(
     password: String,
     ip: Option<IpAddr>,
 ) -> Result<Result<User, RegisterRefused>, Fail> {
-    let Some(email) = users::normalize_email(email) else {
-        return Ok(Err(RegisterRefused::InvalidEmail));
+    let email = match crate::email::normalize(email) {
+        Ok(e) => e,
+        Err(crate::email::Problem::Invalid) => return Ok(Err(RegisterRefused::InvalidEmail)),
+        Err(crate::email::Problem::Invisible) => {
+            return Ok(Err(RegisterRefused::InvisibleCharacters));
+        }
     };
     let len = password.chars().count();
     if len < users::MIN_PASSWORD {
@@ -370,6 +389,10 @@ pub async fn register(
     }
     if state.users.find_by_email(&email).await?.is_some() {
         return Ok(Err(RegisterRefused::Duplicate));
+    }
+    if state.users.find_lookalike(&email).await?.is_some() {
+        tracing::info!("registration refused: lookalike of an existing account");
+        return Ok(Err(RegisterRefused::Lookalike));
     }
     let user = User {
         id: users::new_id(),

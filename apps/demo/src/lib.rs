@@ -17,6 +17,7 @@ pub mod auth;
 pub mod cart_page;
 pub mod config;
 pub mod csrf;
+pub mod email;
 pub mod error;
 pub mod metrics;
 pub mod pages;

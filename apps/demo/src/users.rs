@@ -11,7 +11,7 @@ use std::time::Duration;
 pub struct User {
     /// Opaque id (random, hex).
     pub id: String,
-    /// Normalised (trimmed, lower-case) email address.
+    /// Normalised email address (see [`crate::email::normalize`]).
     pub email: String,
     /// PHC-format argon2id hash.
     pub password_hash: String,
@@ -79,131 +79,190 @@ impl UserDb {
         Ok(db)
     }
 
+    /// Creates the table, and on a table from an older version adds the `skeleton`
+    /// column (issue 11, point 9) and fills it in for existing accounts. Accounts that
+    /// already look alike keep a NULL skeleton (NULLs never collide in a unique index);
+    /// new ones cannot join them.
     async fn migrate(&self) -> Result<(), sqlx::Error> {
-        const DDL: &str = "CREATE TABLE IF NOT EXISTS users (\
-            id TEXT PRIMARY KEY NOT NULL, \
-            email TEXT NOT NULL UNIQUE, \
-            password_hash TEXT NOT NULL, \
-            created_at BIGINT NOT NULL)";
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS users (\
+             id TEXT PRIMARY KEY NOT NULL, \
+             email TEXT NOT NULL UNIQUE, \
+             password_hash TEXT NOT NULL, \
+             created_at BIGINT NOT NULL, \
+             skeleton TEXT)",
+            &[],
+        )
+        .await?;
         match self {
-            Self::Sqlite(p) => sqlx::query(DDL).execute(p).await.map(drop),
-            Self::Postgres(p) => sqlx::query(DDL).execute(p).await.map(drop),
+            Self::Postgres(_) => {
+                self.execute(
+                    "ALTER TABLE users ADD COLUMN IF NOT EXISTS skeleton TEXT",
+                    &[],
+                )
+                .await?;
+            }
+            // SQLite has no `IF NOT EXISTS` here: a present column is "duplicate column".
+            Self::Sqlite(_) => match self
+                .execute("ALTER TABLE users ADD COLUMN skeleton TEXT", &[])
+                .await
+            {
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                other => {
+                    other?;
+                }
+            },
         }
-    }
-
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
-            Self::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
-        }
-    }
-
-    /// The account with this (normalised) email.
-    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, sqlx::Error> {
-        type Row = (String, String, String);
-        let row: Option<Row> = match self {
+        self.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS users_skeleton ON users (skeleton)",
+            &[],
+        )
+        .await?;
+        let missing: Vec<(String, String)> = match self {
             Self::Sqlite(p) => {
-                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = ?1")
-                    .bind(email)
-                    .fetch_optional(p)
+                sqlx::query_as("SELECT id, email FROM users WHERE skeleton IS NULL")
+                    .fetch_all(p)
                     .await?
             }
             Self::Postgres(p) => {
-                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = $1")
-                    .bind(email)
-                    .fetch_optional(p)
+                sqlx::query_as("SELECT id, email FROM users WHERE skeleton IS NULL")
+                    .fetch_all(p)
                     .await?
             }
         };
-        Ok(row.map(|(id, email, password_hash)| User {
-            id,
-            email,
-            password_hash,
-        }))
-    }
-
-    /// The account with this id.
-    pub async fn find_by_id(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
-        type Row = (String, String, String);
-        let row: Option<Row> = match self {
-            Self::Sqlite(p) => {
-                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE id = ?1")
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await?
-            }
-            Self::Postgres(p) => {
-                sqlx::query_as("SELECT id, email, password_hash FROM users WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        Ok(row.map(|(id, email, password_hash)| User {
-            id,
-            email,
-            password_hash,
-        }))
-    }
-
-    /// Replaces an account's password hash.
-    pub async fn set_password(&self, id: &str, hash: &str) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(p) => {
-                sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
-                    .bind(hash)
-                    .bind(id)
-                    .execute(p)
-                    .await?;
-            }
-            Self::Postgres(p) => {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(id)
-                    .execute(p)
-                    .await?;
+        for (id, email) in missing {
+            let skeleton = crate::email::skeleton(&email);
+            match self
+                .execute(
+                    "UPDATE users SET skeleton = $1 WHERE id = $2",
+                    &[Bind::Text(&skeleton), Bind::Text(&id)],
+                )
+                .await
+            {
+                Err(e) if is_unique_violation(&e) => {
+                    tracing::warn!(account = %id, "an existing account looks like another one");
+                }
+                other => {
+                    other?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Stores a new account; a taken email is [`Created::Duplicate`].
+    /// Runs a statement written with `$1`-style placeholders (SQLite takes them as `?1`).
+    async fn execute(&self, sql: &str, binds: &[Bind<'_>]) -> Result<u64, sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => {
+                let sql = sql.replace('$', "?");
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = match *b {
+                        Bind::Text(t) => q.bind(t),
+                        Bind::Int(n) => q.bind(n),
+                    };
+                }
+                Ok(q.execute(p).await?.rows_affected())
+            }
+            Self::Postgres(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = match *b {
+                        Bind::Text(t) => q.bind(t),
+                        Bind::Int(n) => q.bind(n),
+                    };
+                }
+                Ok(q.execute(p).await?.rows_affected())
+            }
+        }
+    }
+
+    /// The account matching `column = value` (`column` is one of ours, never input).
+    async fn find(&self, column: &str, value: &str) -> Result<Option<User>, sqlx::Error> {
+        type Row = (String, String, String);
+        let sql = format!("SELECT id, email, password_hash FROM users WHERE {column} = $1");
+        let row: Option<Row> = match self {
+            Self::Sqlite(p) => {
+                sqlx::query_as(&sql.replace('$', "?"))
+                    .bind(value)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Self::Postgres(p) => sqlx::query_as(&sql).bind(value).fetch_optional(p).await?,
+        };
+        Ok(row.map(|(id, email, password_hash)| User {
+            id,
+            email,
+            password_hash,
+        }))
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.execute("SELECT 1", &[]).await.map(drop)
+    }
+
+    /// The account with this (normalised) email.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, sqlx::Error> {
+        self.find("email", email).await
+    }
+
+    /// The account whose email looks like this one (same confusable skeleton).
+    pub async fn find_lookalike(&self, email: &str) -> Result<Option<User>, sqlx::Error> {
+        self.find("skeleton", &crate::email::skeleton(email)).await
+    }
+
+    /// The account with this id.
+    pub async fn find_by_id(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+        self.find("id", id).await
+    }
+
+    /// Replaces an account's password hash.
+    pub async fn set_password(&self, id: &str, hash: &str) -> Result<(), sqlx::Error> {
+        self.execute(
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            &[Bind::Text(hash), Bind::Text(id)],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stores a new account; a taken email, or one that looks like a taken one, is
+    /// [`Created::Duplicate`].
     pub async fn create(&self, user: &User) -> Result<Created, sqlx::Error> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let result = match self {
-            Self::Sqlite(p) => sqlx::query(
-                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        let skeleton = crate::email::skeleton(&user.email);
+        let result = self
+            .execute(
+                "INSERT INTO users (id, email, password_hash, created_at, skeleton) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    Bind::Text(&user.id),
+                    Bind::Text(&user.email),
+                    Bind::Text(&user.password_hash),
+                    Bind::Int(now),
+                    Bind::Text(&skeleton),
+                ],
             )
-            .bind(&user.id)
-            .bind(&user.email)
-            .bind(&user.password_hash)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(drop),
-            Self::Postgres(p) => sqlx::query(
-                "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&user.id)
-            .bind(&user.email)
-            .bind(&user.password_hash)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(drop),
-        };
+            .await;
         match result {
-            Ok(()) => Ok(Created::Ok),
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                Ok(Created::Duplicate)
-            }
+            Ok(_) => Ok(Created::Ok),
+            Err(e) if is_unique_violation(&e) => Ok(Created::Duplicate),
             Err(e) => Err(e),
         }
     }
+}
+
+/// A statement parameter.
+#[derive(Clone, Copy)]
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -215,54 +274,7 @@ pub fn new_id() -> String {
     crate::random_token(16)
 }
 
-/// Trims and lower-cases an email address, and checks its shape.
-pub fn normalize_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let (local, domain) = email.rsplit_once('@')?;
-    let ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.contains('@')
-        && domain.contains('.')
-        && domain
-            .split('.')
-            .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-    ok.then_some(email)
-}
-
 /// Minimum password length (characters).
 pub const MIN_PASSWORD: usize = 8;
 /// Maximum password length (characters), so hashing cost stays bounded.
 pub const MAX_PASSWORD: usize = 1024;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails() {
-        assert_eq!(
-            normalize_email("  Ana@Example.COM "),
-            Some("ana@example.com".into())
-        );
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@example.com",
-            "ana@localhost",
-            "a b@example.com",
-            "ana@exa mple.com",
-            "ana@-x.com",
-            "ana@x..com",
-            "ana@<x>.com",
-        ] {
-            assert_eq!(normalize_email(bad), None, "{bad}");
-        }
-    }
-}

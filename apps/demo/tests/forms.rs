@@ -313,3 +313,109 @@ async fn the_cart_page_works_without_javascript_and_survives_login() {
     assert!(shop.body.contains(&email));
     assert!(c.get("/").await.body.contains("href=\"/cart\""));
 }
+
+/// Issue 11, point 9: one account per address however it is spelled (NFC/NFD, case,
+/// fullwidth), invisible and bidi characters refused (422), and confusable lookalikes of
+/// an existing account refused (409), through the API and the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookalike_accounts_are_refused() {
+    let Some(srv) = start(Backend::Sqlite, |c| c.register_limit = 1000).await else {
+        return;
+    };
+    let tag = unique_email().replace('@', ".").replace('.', "");
+    let at = |local: &str| format!("{local}{tag}@example.com");
+    let register = |email: String| {
+        let c = srv.client();
+        async move {
+            let r = c
+                .post_json(
+                    "/api/register",
+                    serde_json::json!({"email": email, "password": PASSWORD}),
+                )
+                .await;
+            (r.status, r.body)
+        }
+    };
+    assert_eq!(register(at("jos\u{e9}")).await.0, 201);
+    for same in [at("jose\u{301}"), at("JOS\u{c9}")] {
+        assert_eq!(register(same.clone()).await.0, 409, "{same:?}");
+    }
+    for invisible in [
+        at("admin\u{200b}"),
+        at("ad\u{202e}min"),
+        at("\u{2066}admin"),
+    ] {
+        let (status, body) = register(invisible.clone()).await;
+        assert_eq!(status, 422, "{invisible:?}");
+        assert!(body.contains("invisible"), "{body}");
+    }
+    assert_eq!(register(at("ivan")).await.0, 201);
+    let (status, body) = register(at("\u{456}van")).await;
+    assert_eq!(status, 409, "Cyrillic і: {body}");
+    assert!(body.contains("looks the same"), "{body}");
+    assert_eq!(register(at("ana")).await.0, 201);
+    assert_eq!(register(at("\u{ff41}na")).await.0, 409, "fullwidth a");
+
+    // The registration page says the same.
+    let c = srv.client();
+    let token = c.get("/register").await.csrf();
+    let email = at("\u{456}van");
+    let r = c
+        .post_form(
+            "/register",
+            &[("email", &email), ("password", PASSWORD), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 409);
+
+    // Logging in with another spelling of the same address works.
+    let r = srv
+        .client()
+        .post_json(
+            "/api/login",
+            serde_json::json!({"email": at("JOSE\u{301}"), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Issue 11, point 9: a user database from before the skeleton column is upgraded at
+/// start (existing lookalikes are kept and logged), and new lookalikes are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_user_table_is_upgraded() {
+    let dir = common::TempDir::new();
+    let path = dir.0.join("users.db");
+    {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.expect("sqlite");
+        sqlx::query(
+            "CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, email TEXT NOT NULL UNIQUE, \
+             password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .expect("old schema");
+        for (id, email) in [("a", "ivan@example.com"), ("b", "\u{456}van@example.com")] {
+            sqlx::query("INSERT INTO users VALUES (?1, ?2, 'x', 0)")
+                .bind(id)
+                .bind(email)
+                .execute(&pool)
+                .await
+                .expect("old row");
+        }
+        pool.close().await;
+    }
+    let mut config = common::config_for(Backend::Memory, &dir).expect("config");
+    config.user_db = format!("sqlite://{}", path.display());
+    let srv = common::start_in(config, dir).await;
+    let r = srv
+        .client()
+        .post_json(
+            "/api/register",
+            serde_json::json!({"email": "iv\u{430}n@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+}
