@@ -2,23 +2,12 @@
 //! `.env` file (loaded by `main` before parsing), which overrides the defaults below.
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default for `SESSION_STORE` and `USER_DB`.
 pub const DEFAULT_DB: &str = "sqlite://data/tessera-demo.db";
-
-/// The cookie's `Secure` attribute (`COOKIE_SECURE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CookieSecure {
-    /// `Secure` when the request came over TLS (with `TRUST_PROXY`, `X-Forwarded-Proto`).
-    #[default]
-    Auto,
-    /// Always `Secure`.
-    Always,
-    /// Never `Secure`.
-    Never,
-}
 
 /// The site's configuration.
 #[derive(Debug, Clone, Parser)]
@@ -60,9 +49,9 @@ pub struct Config {
     pub remember_me: Duration,
     /// The cookie's Secure attribute: auto, true or false.
     #[arg(long, env = "COOKIE_SECURE", default_value = "auto", value_parser = parse_secure)]
-    pub cookie_secure: CookieSecure,
+    pub cookie_secure: tessera::Secure,
     /// Trust X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy).
-    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    #[arg(long, env = "TRUST_PROXY", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
     /// Folder for the generated secret.
     #[arg(long, env = "DATA_DIR", default_value = "data")]
@@ -106,7 +95,7 @@ impl Default for Config {
             session_idle_timeout: Duration::from_secs(15 * 60),
             session_absolute_timeout: Duration::from_secs(12 * 3600),
             remember_me: Duration::from_secs(30 * 86_400),
-            cookie_secure: CookieSecure::Auto,
+            cookie_secure: tessera::Secure::Auto,
             trust_proxy: false,
             data_dir: PathBuf::from("data"),
             metrics_token: None,
@@ -131,61 +120,37 @@ impl Config {
     }
 }
 
-/// Parses `2s`, `15m`, `12h`, `30d`, `500ms` or combinations such as `1h30m`. Zero is
-/// rejected.
+/// Parses a duration with `humantime` (`2s`, `15m`, `12h`, `30d`, `500ms`, `1h30m`),
+/// refusing zero and anything over ten years (which keeps date arithmetic in range).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let err =
-        || format!("invalid duration {s:?}: use a number with a unit, e.g. 2s, 15m, 12h, 30d");
-    if s.is_empty() {
-        return Err(err());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(err)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(err)?),
-            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(err)?),
-            _ => return Err(err()),
-        };
-        total = total.checked_add(part).ok_or_else(err)?;
-    }
-    if total.is_zero() {
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("invalid duration {s:?} ({e}): use a number with a unit, e.g. 2s, 15m, 12h, 30d")
+    })?;
+    if d.is_zero() {
         return Err(format!("invalid duration {s:?}: must be greater than zero"));
     }
-    // Far beyond any sensible session lifetime; keeps date arithmetic in range.
-    if total > Duration::from_secs(10 * 365 * 86_400) {
+    if d > Duration::from_secs(10 * 365 * 86_400) {
         return Err(format!("invalid duration {s:?}: at most 3650d"));
     }
-    Ok(total)
+    Ok(d)
 }
 
-fn parse_secure(s: &str) -> Result<CookieSecure, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "auto" => Ok(CookieSecure::Auto),
-        "true" | "1" | "yes" | "on" => Ok(CookieSecure::Always),
-        "false" | "0" | "no" | "off" => Ok(CookieSecure::Never),
-        _ => Err(format!("invalid value {s:?}: use auto, true or false")),
+/// `auto`, or a boolean (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`).
+fn parse_secure(s: &str) -> Result<tessera::Secure, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(tessera::Secure::Auto);
     }
-}
-
-fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(format!("invalid value {s:?}: use true or false")),
+    let boolish = clap::builder::TypedValueParser::parse_ref(
+        &BoolishValueParser::new(),
+        &clap::Command::new("tessera-demo"),
+        None,
+        std::ffi::OsStr::new(s.trim()),
+    );
+    match boolish {
+        Ok(true) => Ok(tessera::Secure::Always),
+        Ok(false) => Ok(tessera::Secure::Never),
+        Err(_) => Err(format!("invalid value {s:?}: use auto, true or false")),
     }
 }
 
@@ -200,6 +165,7 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
         for bad in [
             "",
             "0s",
@@ -208,7 +174,7 @@ mod tests {
             "2x",
             "-1s",
             "99999999999999999999d",
-            "1.5h",
+            "3651d",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -233,7 +199,7 @@ mod tests {
         assert_eq!(c.port, 0);
         assert_eq!(c.session_store, "memory");
         assert_eq!(c.session_idle_timeout, Duration::from_secs(2));
-        assert_eq!(c.cookie_secure, CookieSecure::Always);
+        assert_eq!(c.cookie_secure, tessera::Secure::Always);
         assert!(c.trust_proxy);
         assert!(Config::try_parse_from(["tessera-demo", "--remember-me", "forever"]).is_err());
     }

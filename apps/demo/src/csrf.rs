@@ -71,9 +71,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Nonce {
 /// whether the request came over HTTPS as the proxy says).
 fn secure(state: &AppState, headers: &http::HeaderMap) -> bool {
     match state.config.cookie_secure {
-        crate::config::CookieSecure::Always => true,
-        crate::config::CookieSecure::Never => false,
-        crate::config::CookieSecure::Auto => {
+        tessera::Secure::Always => true,
+        tessera::Secure::Never => false,
+        _ => {
             state.config.trust_proxy
                 && headers
                     .get("x-forwarded-proto")

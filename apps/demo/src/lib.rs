@@ -222,11 +222,7 @@ impl App {
         let users = users::UserDb::open(&config.user_db, opened.sqlite.as_ref()).await?;
         let passwords = passwords::Passwords::new().await?;
 
-        let secure = match config.cookie_secure {
-            config::CookieSecure::Auto => tessera::Secure::Auto,
-            config::CookieSecure::Always => tessera::Secure::Always,
-            config::CookieSecure::Never => tessera::Secure::Never,
-        };
+        let secure = config.cookie_secure;
         let sessions = || {
             SessionConfig::builder()
                 .secrets(&secrets)
@@ -245,7 +241,7 @@ impl App {
             .header(http::HeaderName::from_static(SESSION_HEADER))
             .build()
             .context("invalid session configuration")?;
-        if config.cookie_secure == config::CookieSecure::Never {
+        if config.cookie_secure == tessera::Secure::Never {
             warnings.push(
                 "COOKIE_SECURE=false: the session cookie is sent over plain HTTP too".to_owned(),
             );
@@ -329,9 +325,9 @@ impl App {
                 state.clone(),
                 auth::client_ip,
             ))
-            .layer(axum::middleware::from_fn(security_headers::apply))
-            .layer(axum::middleware::from_fn(metrics::count_responses))
             .with_state(state);
+        let router = security_headers::apply(router)
+            .layer(axum::middleware::from_fn(metrics::count_responses));
 
         Ok(Self {
             router,

@@ -1,43 +1,52 @@
-//! Security headers on every response.
+//! Security headers on every response (tower-http's `SetResponseHeaderLayer`), plus
+//! `Vary: Cookie` and the rule that `X-Session-Id` only leaves through `/api`.
 
+use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The Content-Security-Policy: only our own stylesheet, no scripts at all, forms only to
 /// this site, no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Middleware: `X-Content-Type-Options`, `Referrer-Policy`, CSP, `X-Frame-Options`,
-/// `Cache-Control: no-store` (unless the handler chose a policy, as the stylesheet does),
-/// `Vary: Cookie`; and the `X-Session-Id` header only on API responses.
-pub async fn apply(req: Request, next: Next) -> Response {
+/// Adds `X-Content-Type-Options`, `Referrer-Policy`, CSP, `X-Frame-Options`,
+/// `Cross-Origin-Opener-Policy`, `Cache-Control: no-store` (unless the handler chose a
+/// policy, as the stylesheet does) and [`vary_and_session_header`] to `router`.
+pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let fixed: [(HeaderName, &'static str); 5] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ];
+    let mut router = router.layer(axum::middleware::from_fn(vary_and_session_header));
+    for (name, value) in fixed {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+}
+
+/// Middleware: `Vary: Cookie` unless already there; the `X-Session-Id` header removed
+/// from responses outside `/api`.
+pub async fn vary_and_session_header(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let api = path == "/api" || path.starts_with("/api/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
     let has_vary_cookie = h.get_all(header::VARY).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
             v.split(',')

@@ -87,7 +87,7 @@ async fn double_submit_tokens_are_bound_to_their_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nonce_cookie_is_host_only_over_https() {
     let Some(srv) = start(Backend::Memory, |c| {
-        c.cookie_secure = tessera_demo::config::CookieSecure::Always
+        c.cookie_secure = tessera::Secure::Always
     })
     .await
     else {
@@ -384,7 +384,7 @@ async fn lookalike_accounts_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_user_table_is_upgraded() {
     let dir = common::TempDir::new();
-    let path = dir.0.join("users.db");
+    let path = dir.path().join("users.db");
     {
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(&path)

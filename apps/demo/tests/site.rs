@@ -439,7 +439,7 @@ async fn secure_cookie_behind_a_trusted_proxy() {
 
     // COOKIE_SECURE=true: always Secure.
     let Some(srv) = start(Backend::Memory, |c| {
-        c.cookie_secure = tessera_demo::config::CookieSecure::Always;
+        c.cookie_secure = tessera::Secure::Always;
     })
     .await
     else {
@@ -1481,7 +1481,7 @@ async fn startup_errors_are_errors() {
 fn the_binary_exits_with_a_one_line_error() {
     let dir = common::TempDir::new();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-demo"))
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .args(["--port", "0", "--session-store", "bogus://x"])
         .env("RUST_LOG", "off")
         .output()
@@ -1494,7 +1494,7 @@ fn the_binary_exits_with_a_one_line_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-demo"))
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .args(["--session-idle-timeout", "forever"])
         .output()
         .expect("run the binary");

@@ -4,7 +4,6 @@
 use http::HeaderMap;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera::BoxedStore;
@@ -27,19 +26,20 @@ pub enum Backend {
 }
 
 /// A temporary folder, removed on drop.
-pub struct TempDir(pub PathBuf);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("tessera-demo-{}", token()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
+        Self(
+            tempfile::Builder::new()
+                .prefix("tessera-demo-")
+                .tempdir()
+                .expect("temp dir"),
+        )
     }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
     }
 }
 
@@ -209,7 +209,7 @@ async fn isolate(backend: Backend, config: &mut Config) -> Result<Namespace, Str
 /// The configuration for `backend` in `dir`, or `None` (with a printed reason, or a
 /// panic under CI=true) when the backend's service is not configured.
 pub fn config_for(backend: Backend, dir: &TempDir) -> Option<Config> {
-    let sqlite = format!("sqlite://{}/tessera-demo.db", dir.0.display());
+    let sqlite = format!("sqlite://{}/tessera-demo.db", dir.path().display());
     let (store, users) = match backend {
         Backend::Memory => ("memory".to_owned(), sqlite.clone()),
         Backend::Sqlite => (sqlite.clone(), sqlite.clone()),
@@ -244,7 +244,7 @@ pub fn config_for(backend: Backend, dir: &TempDir) -> Option<Config> {
         session_store: store,
         user_db: users,
         session_secret: Some(SECRET.into()),
-        data_dir: dir.0.join("data"),
+        data_dir: dir.path().join("data"),
         ..Config::default()
     })
 }
@@ -252,7 +252,7 @@ pub fn config_for(backend: Backend, dir: &TempDir) -> Option<Config> {
 /// A running site.
 pub struct Server {
     pub base: String,
-    pub dir: TempDir,
+    pub dir: Option<TempDir>,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -272,7 +272,7 @@ impl Server {
                 Err(_) => panic!("server did not shut down within 10 s"),
             }
         }
-        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+        self.dir.take().expect("the folder")
     }
 
     pub fn client(&self) -> Client {
@@ -347,7 +347,7 @@ async fn run(app: App, config: Config, dir: TempDir) -> Server {
     ));
     Server {
         base: format!("http://{addr}"),
-        dir,
+        dir: Some(dir),
         config,
         shutdown: Some(tx),
         task: Some(task),
