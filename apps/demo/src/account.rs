@@ -6,12 +6,13 @@
 //! success every *other* session of the account ends, and this one gets a new id and a new
 //! CSRF token.
 
-use crate::api::{self, ApiJson};
-use crate::auth::{self, CSRF_KEY, Client, SessionUser};
+use crate::api::ApiJson;
+use crate::auth::{ApiUser, CSRF_KEY, Client, PageUser, SessionUser};
 use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::{ApiFail, Fail};
 use crate::passwords::Class;
-use crate::{AppState, pages, users};
+use crate::state::AppState;
+use crate::users;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -113,7 +114,9 @@ pub async fn change_password(
         .await
         .map_err(tessera::Error::from)?;
     session.cycle_id().await?;
-    session.insert(CSRF_KEY, crate::random_token(32)).await?;
+    session
+        .insert(CSRF_KEY, crate::random::random_token(32))
+        .await?;
     tracing::info!(user = %user.id, other_sessions_ended = ended, "password changed");
     Ok(Ok(()))
 }
@@ -141,20 +144,17 @@ async fn account_page(
         "notice": notice,
         "error": error,
     });
-    Ok(pages::page(state, status, "account.html", ctx))
+    Ok(state.templates.page(status, "account.html", ctx))
 }
 
 /// `GET /account`.
 pub async fn page(
     State(state): State<AppState>,
     session: Session,
+    PageUser(user): PageUser,
     nonce: Nonce,
-    client: Client,
     done: Result<Query<Done>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(pages::see_other("/login"));
-    };
     let notice = done
         .ok()
         .and_then(|Query(d)| d.done)
@@ -186,15 +186,13 @@ pub struct PasswordForm {
 pub async fn change_page(
     State(state): State<AppState>,
     session: Session,
+    PageUser(user): PageUser,
     nonce: Nonce,
     client: Client,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(pages::see_other("/login"));
-    };
     match change_password(&state, &session, &user, f.current, f.new, client.ip).await? {
-        Ok(()) => Ok(pages::see_other("/account?done=password")),
+        Ok(()) => Ok(crate::respond::see_other("/account?done=password")),
         Err(refused) => {
             let mut res = account_page(
                 &state,
@@ -223,16 +221,14 @@ pub struct PasswordBody {
 pub async fn change_api(
     State(state): State<AppState>,
     session: Session,
+    ApiUser(user): ApiUser,
     client: Client,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiFail> {
-    let user = auth::current_user(&session, &client)
-        .await?
-        .ok_or(ApiFail::NotLoggedIn)?;
     match change_password(&state, &session, &user, body.current, body.new, client.ip).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(refused) => {
-            let mut res = api::error(refused.status(), refused.message());
+            let mut res = crate::respond::json_error(refused.status(), refused.message());
             refused.retry_after(&mut res);
             Ok(res)
         }

@@ -4,10 +4,11 @@
 //! errors are `{"error": "…"}`. The session travels in the cookie or, for clients without
 //! cookies, in the `X-Session-Id` header (returned on login).
 
-use crate::AppState;
-use crate::auth::{self, CART_KEY, Client, LoginRefused, SessionUser};
+use crate::auth::{self, ApiUser, CART_KEY, Client, LoginRefused};
 use crate::error::ApiFail;
+use crate::respond::json_error;
 use crate::sessions_page::{self, Revoked};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -23,11 +24,6 @@ use tessera::Session;
 pub const MAX_CART: usize = 500;
 
 type ApiResult = Result<Response, ApiFail>;
-
-/// `{"error": message}` with `status`.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
 
 /// A JSON body; rejections become `{"error": …}` with 415, 400 or 413.
 pub struct ApiJson<T>(pub T);
@@ -45,19 +41,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejected(r: &JsonRejection) -> Response {
     match r {
-        JsonRejection::MissingJsonContentType(_) => error(
+        JsonRejection::MissingJsonContentType(_) => json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(_) | JsonRejection::JsonDataError(_) => error(
+        JsonRejection::JsonSyntaxError(_) | JsonRejection::JsonDataError(_) => json_error(
             StatusCode::BAD_REQUEST,
             format!("malformed JSON body: {}", r.body_text()),
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => error(
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body too large (at most {} bytes)", crate::MAX_BODY),
+            format!(
+                "request body too large (at most {} bytes)",
+                crate::config::MAX_BODY
+            ),
         ),
-        other => error(other.status(), "the request body could not be read"),
+        other => json_error(other.status(), "the request body could not be read"),
     }
 }
 
@@ -95,15 +94,15 @@ pub async fn guard(req: Request, next: Next) -> Response {
             !(v.eq_ignore_ascii_case(b"same-origin") || v.eq_ignore_ascii_case(b"none"))
         });
         if foreign {
-            return error(StatusCode::FORBIDDEN, "cross-site request refused");
+            return json_error(StatusCode::FORBIDDEN, "cross-site request refused");
         }
         // Forms send only GET and POST; other methods need a preflight cross-origin.
         let form_like = *req.method() == Method::POST
             && h.contains_key(header::COOKIE)
-            && !h.contains_key(crate::SESSION_HEADER)
+            && !h.contains_key(crate::config::SESSION_HEADER)
             && !is_json(h.get(header::CONTENT_TYPE));
         if form_like {
-            return error(
+            return json_error(
                 StatusCode::FORBIDDEN,
                 "a state-changing request with cookies needs Content-Type: application/json \
                  (or the X-Session-Id header)",
@@ -115,7 +114,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim() != "0");
     if has_body && !is_json(h.get(header::CONTENT_TYPE)) {
-        return error(
+        return json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected Content-Type: application/json",
         );
@@ -148,7 +147,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
             .to_ascii_lowercase()
     });
     parts.headers.remove(header::CONTENT_LENGTH);
-    let mut rewritten = error(status, message);
+    let mut rewritten = json_error(status, message);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE {
             rewritten.headers_mut().insert(name.clone(), value.clone());
@@ -159,12 +158,6 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 
 fn user_json(email: &str) -> Value {
     json!({"user": {"email": email}})
-}
-
-async fn require_user(session: &Session, client: &Client) -> Result<SessionUser, ApiFail> {
-    auth::current_user(session, client)
-        .await?
-        .ok_or(ApiFail::NotLoggedIn)
 }
 
 /// `POST /api/register` body.
@@ -187,7 +180,7 @@ pub async fn register(
             Ok((StatusCode::CREATED, Json(user_json(&user.email))).into_response())
         }
         Err(refused) => {
-            let mut res = error(refused.status(), refused.message());
+            let mut res = json_error(refused.status(), refused.message());
             if let Some(wait) = refused.retry_after() {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
@@ -218,11 +211,12 @@ pub async fn login(
             auth::log_in(&state, &session, &user, body.remember, &client).await?;
             Ok(Json(user_json(&user.email)).into_response())
         }
-        Err(LoginRefused::Invalid) => {
-            Ok(error(StatusCode::UNAUTHORIZED, "invalid email or password"))
-        }
+        Err(LoginRefused::Invalid) => Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid email or password",
+        )),
         Err(LoginRefused::Throttled(wait)) => {
-            let mut res = error(
+            let mut res = json_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed logins; try again later",
             );
@@ -234,8 +228,7 @@ pub async fn login(
 }
 
 /// `GET /api/user`: 200 or 401.
-pub async fn user(session: Session, client: Client) -> ApiResult {
-    let u = require_user(&session, &client).await?;
+pub async fn user(ApiUser(u): ApiUser) -> ApiResult {
     Ok(Json(user_json(&u.email)).into_response())
 }
 
@@ -249,9 +242,8 @@ pub async fn logout(session: Session) -> ApiResult {
 pub async fn list_sessions(
     State(state): State<AppState>,
     session: Session,
-    client: Client,
+    ApiUser(u): ApiUser,
 ) -> ApiResult {
-    let u = require_user(&session, &client).await?;
     let views = sessions_page::list(&state, &session, &u).await?;
     let list: Vec<Value> = views
         .into_iter()
@@ -273,13 +265,12 @@ pub async fn list_sessions(
 pub async fn revoke(
     State(state): State<AppState>,
     session: Session,
-    client: Client,
     Path(handle): Path<String>,
+    ApiUser(u): ApiUser,
 ) -> ApiResult {
-    let u = require_user(&session, &client).await?;
     Ok(
         match sessions_page::revoke_handle(&state, &session, &u, &handle).await? {
-            Revoked::NotFound => error(StatusCode::NOT_FOUND, "no such session"),
+            Revoked::NotFound => json_error(StatusCode::NOT_FOUND, "no such session"),
             Revoked::Other | Revoked::Current => StatusCode::NO_CONTENT.into_response(),
         },
     )
@@ -296,16 +287,15 @@ pub struct Scope {
 pub async fn revoke_scope(
     State(state): State<AppState>,
     session: Session,
-    client: Client,
+    ApiUser(u): ApiUser,
     scope: Result<Query<Scope>, QueryRejection>,
 ) -> ApiResult {
-    let u = require_user(&session, &client).await?;
     match scope {
         Ok(Query(Scope { scope: Some(s) })) if s == "others" => {
             sessions_page::revoke_others(&state, &session, &u).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Ok(error(
+        _ => Ok(json_error(
             StatusCode::BAD_REQUEST,
             "use DELETE /api/sessions?scope=others or DELETE /api/sessions/{handle}",
         )),
@@ -344,14 +334,17 @@ fn valid_sku(s: &str) -> bool {
 pub async fn add_to_cart(session: Session, ApiJson(body): ApiJson<AddItem>) -> ApiResult {
     let sku = body.sku.trim().to_owned();
     if !valid_sku(&sku) {
-        return Ok(error(
+        return Ok(json_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "sku must be 1-64 letters, digits, '-', '_', '.' or ':'",
         ));
     }
     match add_item(&session, sku).await? {
         Ok(cart) => Ok((StatusCode::CREATED, Json(json!({"items": cart}))).into_response()),
-        Err(full) => Ok(error(StatusCode::UNPROCESSABLE_ENTITY, full.to_string())),
+        Err(full) => Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            full.to_string(),
+        )),
     }
 }
 
@@ -391,7 +384,7 @@ pub async fn clear_cart(session: Session) -> ApiResult {
 
 /// Unknown API routes.
 pub async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not found")
+    json_error(StatusCode::NOT_FOUND, "not found")
 }
 
 #[cfg(test)]

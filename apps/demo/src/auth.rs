@@ -1,13 +1,13 @@
 //! Logging in and registering (shared by the pages and the API) under the login throttle,
 //! and the client address and device details kept with each session.
 
-use crate::AppState;
-use crate::error::Fail;
+use crate::error::{ApiFail, Fail};
+use crate::state::AppState;
 use crate::users::{self, Created, User};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::convert::Infallible;
@@ -162,6 +162,52 @@ pub async fn current_user(
     Ok(Some(user))
 }
 
+/// The logged-in user of a page request (the handler's prologue as an extractor); a
+/// visitor who is not logged in is sent to `/login` (303).
+#[derive(Debug, Clone)]
+pub struct PageUser(pub SessionUser);
+
+/// The logged-in user of an API request; otherwise 401 `{"error":"not logged in"}`.
+#[derive(Debug, Clone)]
+pub struct ApiUser(pub SessionUser);
+
+async fn user_of(parts: &mut Parts) -> Result<Option<SessionUser>, Fail> {
+    let session = parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| Fail::Other(anyhow::anyhow!("no session layer on this route")))?;
+    let client = match Client::from_request_parts(parts, &()).await {
+        Ok(c) => c,
+        Err(never) => match never {},
+    };
+    Ok(current_user(&session, &client).await?)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        match user_of(parts).await {
+            Ok(Some(user)) => Ok(Self(user)),
+            Ok(None) => Err(crate::respond::see_other("/login")),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        match user_of(parts).await {
+            Ok(Some(user)) => Ok(Self(user)),
+            Ok(None) => Err(ApiFail::NotLoggedIn.into_response()),
+            Err(e) => Err(e.into_json()),
+        }
+    }
+}
+
 /// Starts the logged-in session: a new id and a fresh record (so the absolute timeout
 /// counts from login), keeping only the anonymous visitor's cart; binds it to the user;
 /// a new CSRF token; device details; and for "remember me" a persistent cookie and a
@@ -189,7 +235,9 @@ pub async fn log_in(
         .await?;
     session.set_user(user.id.clone()).await?;
     evict_beyond_cap(state, &user.id).await?;
-    session.insert(CSRF_KEY, crate::random_token(32)).await?;
+    session
+        .insert(CSRF_KEY, crate::random::random_token(32))
+        .await?;
     session
         .insert(
             DEVICE_KEY,

@@ -6,7 +6,7 @@ use crate::api::{self, CartFull};
 use crate::auth::{self, CART_KEY, Client};
 use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::Fail;
-use crate::{AppState, pages};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -107,7 +107,7 @@ async fn render(
         "total": price(total),
         "error": error,
     });
-    Ok(pages::page(state, status, "cart.html", ctx))
+    Ok(state.templates.page(status, "cart.html", ctx))
 }
 
 /// `GET /cart`.
@@ -149,7 +149,7 @@ pub async fn add(
         .await;
     };
     match api::add_item(&session, product.sku.to_owned()).await? {
-        Ok(_) => Ok(pages::see_other("/cart")),
+        Ok(_) => Ok(crate::respond::see_other("/cart")),
         Err(CartFull) => {
             let error = Some(format!("Your cart is full ({} items).", api::MAX_CART));
             render(
@@ -174,7 +174,7 @@ pub async fn remove(
     CsrfForm(f): CsrfForm<SkuForm>,
 ) -> Result<Response, Fail> {
     if api::items(session.get_value(CART_KEY).await?).is_empty() {
-        return Ok(pages::see_other("/cart"));
+        return Ok(crate::respond::see_other("/cart"));
     }
     session
         .update(CART_KEY, move |old: Option<Value>| {
@@ -190,5 +190,5 @@ pub async fn remove(
             Value::Array(list)
         })
         .await?;
-    Ok(pages::see_other("/cart"))
+    Ok(crate::respond::see_other("/cart"))
 }

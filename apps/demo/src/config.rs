@@ -6,6 +6,12 @@ use clap::builder::BoolishValueParser;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Largest request body accepted (larger ones get 413).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// The header API clients without cookies send (and receive at login) the session in.
+pub const SESSION_HEADER: &str = "x-session-id";
+
 /// Default for `SESSION_STORE` and `USER_DB`.
 pub const DEFAULT_DB: &str = "sqlite://data/tessera-demo.db";
 

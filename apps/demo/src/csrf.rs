@@ -12,8 +12,8 @@
 //! [`CsrfForm`] is the POST handlers' prologue as an extractor: the form is read (413,
 //! 415, 400 pages on failure) and its token checked (403) before the handler runs.
 
-use crate::AppState;
 use crate::auth::CSRF_KEY;
+use crate::state::AppState;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Nonce {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
         parts.extensions.get::<Self>().cloned().ok_or_else(|| {
             tracing::error!("csrf::cookie middleware missing on this route");
-            crate::pages::error_page(
+            crate::respond::error_page(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong on our side.",
             )
@@ -115,7 +115,7 @@ pub async fn cookie_layer(State(state): State<AppState>, mut req: Request, next:
             used: Arc::default(),
         },
         None => Nonce {
-            value: crate::random_token(NONCE_BYTES),
+            value: crate::random::random_token(NONCE_BYTES),
             fresh: true,
             used: Arc::default(),
         },
@@ -195,6 +195,10 @@ struct WithToken<T> {
     fields: T,
 }
 
+/// A form with no fields but its CSRF token.
+#[derive(Deserialize, Default)]
+pub struct NoFields {}
+
 /// A form whose CSRF token checked out. Rejections are pages: the form's read error
 /// (413, 415, 400) or 403 for a missing or wrong token.
 pub struct CsrfForm<T>(pub T);
@@ -212,11 +216,11 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
         let form: Result<Form<WithToken<T>>, FormRejection> = Form::from_request(req, state).await;
         let form = match form {
             Ok(Form(f)) => f,
-            Err(r) => return Err(crate::pages::form_rejected(r)),
+            Err(r) => return Err(crate::respond::form_rejected(r)),
         };
         match verify(state, &session, &nonce, form.csrf.as_deref()).await {
             Ok(true) => Ok(Self(form.fields)),
-            Ok(false) => Err(crate::pages::csrf_failed()),
+            Ok(false) => Err(crate::respond::csrf_failed()),
             Err(e) => Err(crate::error::Fail::from(e).into_response()),
         }
     }
@@ -235,7 +239,7 @@ mod tests {
 
     #[test]
     fn nonces() {
-        assert!(well_formed(&crate::random_token(NONCE_BYTES)));
+        assert!(well_formed(&crate::random::random_token(NONCE_BYTES)));
         assert!(!well_formed("short"));
         assert!(!well_formed(&"a".repeat(42).replace('a', "!")));
         let mut h = http::HeaderMap::new();

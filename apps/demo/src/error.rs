@@ -75,7 +75,7 @@ impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        crate::pages::error_page(status, self.public_message())
+        crate::respond::error_page(status, self.public_message())
     }
 }
 
@@ -97,7 +97,9 @@ impl<E: Into<Fail>> From<E> for ApiFail {
 impl IntoResponse for ApiFail {
     fn into_response(self) -> Response {
         match self {
-            Self::NotLoggedIn => crate::api::error(StatusCode::UNAUTHORIZED, "not logged in"),
+            Self::NotLoggedIn => {
+                crate::respond::json_error(StatusCode::UNAUTHORIZED, "not logged in")
+            }
             Self::Fail(f) => f.into_json(),
         }
     }
@@ -137,9 +139,9 @@ pub async fn render_session_failures(
         _ => "Something went wrong on our side.",
     };
     let mut page = if api {
-        crate::api::error(status, message)
+        crate::respond::json_error(status, message)
     } else {
-        crate::pages::error_page(status, message)
+        crate::respond::error_page(status, message)
     };
     for name in [http::header::RETRY_AFTER, http::header::CACHE_CONTROL] {
         if let Some(v) = res.headers().get(&name) {

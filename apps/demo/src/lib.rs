@@ -19,12 +19,16 @@ pub mod config;
 pub mod csrf;
 pub mod email;
 pub mod error;
+pub mod format;
 pub mod metrics;
 pub mod pages;
 pub mod passwords;
+pub mod random;
+pub mod respond;
 pub mod security_headers;
 pub mod server;
 pub mod sessions_page;
+pub mod state;
 pub mod stores;
 pub mod templates;
 pub mod throttle;
@@ -34,72 +38,15 @@ use anyhow::{Context as _, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 use tessera::{BoxedStore, SessionConfig, SessionLayer};
 
-pub use config::Config;
-
-/// Largest request body accepted (larger ones get 413).
-pub const MAX_BODY: usize = 16 * 1024;
-
-/// The header API clients without cookies send (and receive at login) the session in.
-pub const SESSION_HEADER: &str = "x-session-id";
-
-/// Shared application state.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-/// What [`AppState`] holds.
-pub struct Inner {
-    /// The configuration.
-    pub config: Config,
-    /// The session store (for listing and revoking a user's sessions, health, metrics).
-    pub store: BoxedStore,
-    /// Accounts.
-    pub users: users::UserDb,
-    /// Password hashing.
-    pub passwords: passwords::Passwords,
-    /// Failed-login counters.
-    pub throttle: throttle::Throttle,
-    /// Registrations per client address.
-    pub registrations: throttle::Registrations,
-    /// Page templates.
-    pub templates: templates::Templates,
-    /// Key for the opaque session handles shown on the sessions page.
-    handle_key: Vec<u8>,
-    /// Key for the signed double-submit CSRF tokens of anonymous visitors.
-    csrf_key: Vec<u8>,
-}
-
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// The key signing anonymous visitors' CSRF tokens (see [`csrf`]).
-    pub fn csrf_key(&self) -> &[u8] {
-        &self.csrf_key
-    }
-
-    /// The opaque handle of a session: an HMAC of its id, so the id (a bearer secret)
-    /// never appears in a page or an API response, and a handle cannot be turned back
-    /// into an id.
-    pub fn handle_of(&self, id: &tessera::SessionId) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.handle_key).expect("HMAC takes any key");
-        mac.update(id.as_str().as_bytes());
-        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18])
-    }
-}
+pub use config::{Config, MAX_BODY, SESSION_HEADER};
+pub use random::random_token;
+pub use state::{AppState, Inner};
 
 /// The built site and what startup should report.
 pub struct App {
@@ -111,17 +58,6 @@ pub struct App {
     pub user_db_description: String,
     /// Warnings for the operator.
     pub warnings: Vec<String>,
-}
-
-/// `n` random bytes, URL-safe base64 (no padding).
-pub fn random_token(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    // The OS RNG does not fail on supported platforms; a failure must not yield a
-    // predictable token, so abort loudly rather than continue.
-    if let Err(e) = getrandom::fill(&mut b) {
-        panic!("the operating system's random number generator failed: {e}");
-    }
-    URL_SAFE_NO_PAD.encode(b)
 }
 
 /// The session secrets: `SESSION_SECRET` (comma-separated), or the generated one kept in

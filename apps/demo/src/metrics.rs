@@ -5,7 +5,7 @@
 //! by status and, at each scrape, the number of live sessions where the store can
 //! count them.
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,7 +32,7 @@ pub const ACTIVE_SESSIONS_EVERY: Duration = Duration::from_secs(15);
 
 /// Refreshes the live-session gauge now and every [`ACTIVE_SESSIONS_EVERY`], for as long
 /// as the site (`state`) exists.
-pub async fn refresh_active_sessions(state: std::sync::Weak<crate::Inner>) {
+pub async fn refresh_active_sessions(state: std::sync::Weak<crate::state::Inner>) {
     let mut every = tokio::time::interval(ACTIVE_SESSIONS_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

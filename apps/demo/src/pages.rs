@@ -1,93 +1,18 @@
 //! The server-rendered pages: login, register, welcome, logout.
 
-use crate::auth::{self, CART_KEY, Client, LoginRefused, SessionUser};
+use crate::auth::{self, CART_KEY, Client, LoginRefused, PageUser, SessionUser};
 use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::Fail;
-use crate::{AppState, users};
+use crate::format::{show_duration, show_time};
+use crate::respond::see_other;
+use crate::state::AppState;
+use crate::users;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::time::Duration;
 use tessera::Session;
-use time::OffsetDateTime;
-
-/// `2026-01-02 10:44 UTC`.
-pub fn show_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-/// `30 days`, `15 minutes`, `2 seconds`.
-pub fn show_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (n, unit) = if s >= 86_400 && s % 86_400 == 0 {
-        (s / 86_400, "day")
-    } else if s >= 3600 && s % 3600 == 0 {
-        (s / 3600, "hour")
-    } else if s >= 60 && s % 60 == 0 {
-        (s / 60, "minute")
-    } else {
-        (s, "second")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
-}
-
-/// Renders a template as a response with `status`.
-pub fn page(state: &AppState, status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
-    match state.templates.render(name, ctx) {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => Fail::Other(e).into_response(),
-    }
-}
-
-/// A minimal error page (no template state needed; `message` is trusted text).
-pub fn error_page(status: StatusCode, message: &str) -> Response {
-    let title = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    );
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title} · Tessera demo</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">Tessera demo</a></header>\n<main class=\"card\">\n<h1>{title}</h1>\n<p>{message}</p>\n<p class=\"alt\"><a href=\"/\">Home</a></p>\n</main>\n</body>\n</html>\n"
-    );
-    (status, Html(html)).into_response()
-}
-
-/// 403 for a missing or wrong CSRF token.
-pub fn csrf_failed() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "The form expired or did not come from this site. Go back, reload the page and try again.",
-    )
-}
-
-/// The status of a form that could not be read (415, 413, 400…).
-pub fn form_rejected(r: FormRejection) -> Response {
-    let status = r.status();
-    let message = match status {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            "Forms must be sent as application/x-www-form-urlencoded."
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => "The form is too large.",
-        _ => "The form could not be read.",
-    };
-    error_page(status, message)
-}
-
-/// 303 to `to`.
-pub fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
 
 #[derive(Serialize, Default)]
 struct LoginView<'a> {
@@ -116,7 +41,7 @@ async fn login_form(
         remember_for: show_duration(state.config.remember_me),
         nav_email: None,
     };
-    Ok(page(state, status, "login.html", view))
+    Ok(state.templates.page(status, "login.html", view))
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -157,7 +82,7 @@ async fn welcome(
         "idle": show_duration(state.config.session_idle_timeout),
         "expires": show_time(created + lifetime),
     });
-    Ok(page(state, StatusCode::OK, "welcome.html", ctx))
+    Ok(state.templates.page(StatusCode::OK, "welcome.html", ctx))
 }
 
 /// `GET /`: the welcome page, or the login page when logged out.
@@ -264,7 +189,7 @@ async fn register_form(
         "error": error,
         "min_password": users::MIN_PASSWORD,
     });
-    Ok(page(state, status, "register.html", ctx))
+    Ok(state.templates.page(status, "register.html", ctx))
 }
 
 /// `GET /register`.
@@ -328,25 +253,18 @@ pub async fn register(
 pub async fn logout_page(
     State(state): State<AppState>,
     session: Session,
+    PageUser(user): PageUser,
     nonce: Nonce,
-    client: Client,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(see_other("/login"));
-    };
     let ctx =
         json!({"csrf": csrf::token(&state, &session, &nonce).await?, "nav_email": user.email});
-    Ok(page(&state, StatusCode::OK, "logout.html", ctx))
+    Ok(state.templates.page(StatusCode::OK, "logout.html", ctx))
 }
-
-/// A form with no fields but its CSRF token.
-#[derive(Deserialize, Default)]
-pub struct NoFields {}
 
 /// `POST /logout`: destroys the session server-side and clears the cookie.
 pub async fn logout(
     session: Session,
-    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+    CsrfForm(csrf::NoFields {}): CsrfForm<csrf::NoFields>,
 ) -> Result<Response, Fail> {
     session.destroy().await?;
     Ok(see_other("/login"))
@@ -375,5 +293,5 @@ pub async fn favicon() -> Response {
 
 /// Unknown pages.
 pub async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "There is no page at this address.")
+    crate::respond::error_page(StatusCode::NOT_FOUND, "There is no page at this address.")
 }

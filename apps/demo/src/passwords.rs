@@ -140,7 +140,7 @@ impl Passwords {
             dummy: Arc::new(String::new()),
         };
         let dummy = p
-            .hash(crate::random_token(12))
+            .hash(crate::random::random_token(12))
             .await
             .map_err(|e| anyhow::anyhow!("argon2 self-test failed: {e}"))?;
         p.dummy = Arc::new(dummy);

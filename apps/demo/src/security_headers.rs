@@ -57,7 +57,7 @@ pub async fn vary_and_session_header(req: Request, next: Next) -> Response {
         h.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
     if !api {
-        h.remove(crate::SESSION_HEADER);
+        h.remove(crate::config::SESSION_HEADER);
     }
     res
 }

@@ -1,11 +1,12 @@
 //! The user's sessions: listing (with device details), revoking one, revoking the others.
 //! Sessions are named by opaque handles ([`AppState::handle_of`]), never by their ids.
 
-use crate::AppState;
-use crate::auth::{self, Client, DEVICE_KEY, Device, SessionUser};
+use crate::auth::{DEVICE_KEY, Device, PageUser, SessionUser};
 use crate::csrf::{self, CsrfForm, Nonce};
 use crate::error::Fail;
-use crate::pages::{self, see_other, show_time};
+use crate::format::show_time;
+use crate::respond::see_other;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -202,13 +203,10 @@ pub struct Done {
 pub async fn list_page(
     State(state): State<AppState>,
     session: Session,
+    PageUser(user): PageUser,
     nonce: Nonce,
-    client: Client,
     done: Result<Query<Done>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(see_other("/login"));
-    };
     let views = list(&state, &session, &user).await?;
     let others = views.iter().any(|v| !v.current);
     let rows: Vec<Row> = views
@@ -242,23 +240,20 @@ pub async fn list_page(
         "csrf": csrf::token(&state, &session, &nonce).await?,
         "nav_email": user.email,
     });
-    Ok(pages::page(&state, StatusCode::OK, "sessions.html", ctx))
+    Ok(state.templates.page(StatusCode::OK, "sessions.html", ctx))
 }
 
 /// `POST /sessions/{handle}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
     session: Session,
-    client: Client,
     Path(handle): Path<String>,
-    CsrfForm(pages::NoFields {}): CsrfForm<pages::NoFields>,
+    PageUser(user): PageUser,
+    CsrfForm(csrf::NoFields {}): CsrfForm<csrf::NoFields>,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(see_other("/login"));
-    };
     Ok(
         match revoke_handle(&state, &session, &user, &handle).await? {
-            Revoked::NotFound => pages::error_page(
+            Revoked::NotFound => crate::respond::error_page(
                 StatusCode::NOT_FOUND,
                 "That session does not exist any more.",
             ),
@@ -272,12 +267,9 @@ pub async fn revoke(
 pub async fn revoke_others_page(
     State(state): State<AppState>,
     session: Session,
-    client: Client,
-    CsrfForm(pages::NoFields {}): CsrfForm<pages::NoFields>,
+    PageUser(user): PageUser,
+    CsrfForm(csrf::NoFields {}): CsrfForm<csrf::NoFields>,
 ) -> Result<Response, Fail> {
-    let Some(user) = auth::current_user(&session, &client).await? else {
-        return Ok(see_other("/login"));
-    };
     revoke_others(&state, &session, &user).await?;
     Ok(see_other("/sessions?done=others"))
 }

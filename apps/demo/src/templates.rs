@@ -1,6 +1,8 @@
 //! The page templates (minijinja, embedded in the binary, HTML auto-escaping on).
 
 use anyhow::Context as _;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -33,6 +35,21 @@ impl Templates {
                 .with_context(|| format!("template {name}"))?;
         }
         Ok(Self { env })
+    }
+
+    /// Renders `name` with `ctx` as a response with `status` (a rendering error is logged
+    /// and answered 500).
+    pub fn page(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
+        match self.render(name, ctx) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "template failed");
+                crate::respond::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+        }
     }
 
     /// Renders `name` with `ctx`.

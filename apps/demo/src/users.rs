@@ -271,7 +271,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// A new random account id.
 pub fn new_id() -> String {
-    crate::random_token(16)
+    crate::random::random_token(16)
 }
 
 /// Minimum password length (characters).
