@@ -83,6 +83,11 @@ pub fn router(store: BoxedStore, secrets: &[&str]) -> Router {
         .max_attempts(200)
         .build()
         .expect("valid config");
+    router_with(store, config)
+}
+
+/// The Rust twin of the Node app with a configuration of the caller's.
+pub fn router_with(store: BoxedStore, config: SessionConfig) -> Router {
     Router::new()
         .route("/login", post(login))
         .route("/whoami", get(whoami))
@@ -97,11 +102,19 @@ pub fn router(store: BoxedStore, secrets: &[&str]) -> Router {
 
 /// Serves the Rust app on a random loopback port; returns the port.
 pub async fn serve(store: BoxedStore, secrets: &[&str]) -> u16 {
+    serve_router(router(store, secrets)).await
+}
+
+/// Serves the Rust app with `config` on a random loopback port; returns the port.
+pub async fn serve_with(store: BoxedStore, config: SessionConfig) -> u16 {
+    serve_router(router_with(store, config)).await
+}
+
+async fn serve_router(app: Router) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let app = router(store, secrets);
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
 }

@@ -23,6 +23,26 @@ pub enum Secure {
     Auto,
 }
 
+/// What to do with secrets shorter than [`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN) (32
+/// bytes), such as the `'keyboard cat'` of a Node app whose live sessions Tessera must
+/// share during a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ShortSecrets {
+    /// Refused: [`SessionConfigBuilder::build`] fails (the default of
+    /// [`SessionConfig::builder`]).
+    #[default]
+    Refuse,
+    /// Accepted to verify cookies, never to sign: the first (signing) secret must still be
+    /// long (the default of [`SessionConfig::express_compat`]). This is the middle step of
+    /// moving a Node app to a long secret; see [`SessionConfigBuilder::short_secrets`].
+    VerifyOnly,
+    /// Accepted to sign too, for as long as the Node app signs with the short secret and
+    /// must read Tessera's cookies. A short secret can be guessed offline from any cookie;
+    /// rotate away from it.
+    Sign,
+}
+
 /// The cookie's `SameSite` attribute (express `cookie.sameSite`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -190,13 +210,15 @@ impl SessionConfig {
     /// A builder preset to share sessions with an express-session app: cookie name
     /// `connect.sid`, no `SameSite` attribute (express's default), cookies signed with an
     /// old secret re-signed only when a `Set-Cookie` is sent anyway (as express does, so a
-    /// Node app that does not know the new secret yet keeps accepting them), everything
+    /// Node app that does not know the new secret yet keeps accepting them), secrets
+    /// shorter than 32 bytes accepted to verify ([`ShortSecrets::VerifyOnly`]), everything
     /// else as [`SessionConfig::builder`]. Use the same secrets as the Node app.
     pub fn express_compat() -> SessionConfigBuilder {
         SessionConfigBuilder::default()
             .cookie_name("connect.sid")
             .same_site(SameSite::Unset)
             .resign_old_cookies(false)
+            .short_secrets(ShortSecrets::VerifyOnly)
     }
 
     /// The cookie name.
@@ -259,6 +281,7 @@ pub struct SessionConfigBuilder {
     clock: Clock,
     max_attempts: u32,
     resign: bool,
+    short_secrets: ShortSecrets,
 }
 
 impl Default for SessionConfigBuilder {
@@ -290,6 +313,7 @@ impl Default for SessionConfigBuilder {
             clock: Clock::System,
             max_attempts: 20,
             resign: true,
+            short_secrets: ShortSecrets::Refuse,
         }
     }
 }
@@ -483,9 +507,43 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Whether secrets shorter than 32 bytes are refused (default), accepted to verify
+    /// only (the default of [`SessionConfig::express_compat`]), or to sign too. Every short
+    /// secret accepted is logged as a warning when the configuration is built.
+    ///
+    /// Moving a Node app from `secret: 'keyboard cat'` to a long secret without logging
+    /// anyone out:
+    /// 1. Share sessions as they are: Tessera with `.secret("keyboard cat")` and
+    ///    `.short_secrets(ShortSecrets::Sign)`.
+    /// 2. Give both apps a new long secret first: Node `secret: [LONG, 'keyboard cat']`,
+    ///    Tessera `.secret(LONG).secret("keyboard cat")` (now `VerifyOnly` suffices). New
+    ///    cookies are signed with the long secret; old ones still verify.
+    /// 3. Once old cookies have expired (or been re-signed: see
+    ///    [`SessionConfigBuilder::resign_old_cookies`]), drop the short secret on both.
+    ///
+    /// ```
+    /// use tessera::{SessionConfig, ShortSecrets};
+    /// // Verify-only: the signing secret is long.
+    /// let long = "a new secret of at least thirty-two bytes";
+    /// assert!(SessionConfig::express_compat().secret(long).secret("keyboard cat").build().is_ok());
+    /// // Signing with a short secret needs saying so.
+    /// assert!(SessionConfig::express_compat().secret("keyboard cat").build().is_err());
+    /// assert!(SessionConfig::express_compat()
+    ///     .secret("keyboard cat")
+    ///     .short_secrets(ShortSecrets::Sign)
+    ///     .build()
+    ///     .is_ok());
+    /// // The default builder refuses short secrets altogether.
+    /// assert!(SessionConfig::builder().secret(long).secret("keyboard cat").build().is_err());
+    /// ```
+    pub fn short_secrets(mut self, policy: ShortSecrets) -> Self {
+        self.short_secrets = policy;
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<SessionConfig, ConfigError> {
-        let secrets = Secrets::new(&self.secrets)?;
+        let secrets = Secrets::with_policy(&self.secrets, self.short_secrets)?;
         if !valid_token(&self.cookie_name) {
             return Err(ConfigError::InvalidCookieName(self.cookie_name));
         }

@@ -126,8 +126,12 @@ pub enum ConfigError {
     /// No secret was configured.
     #[error("at least one session secret is required")]
     NoSecret,
-    /// A secret is shorter than 32 bytes.
-    #[error("session secret #{index} is {len} bytes; at least 32 bytes are required")]
+    /// A secret is shorter than 32 bytes (and `short_secrets` does not allow it there).
+    #[error(
+        "session secret #{} is {len} bytes; at least 32 bytes are required \
+         (to share sessions with a Node app's short secret, see `short_secrets`)",
+        index + 1
+    )]
     SecretTooShort {
         /// Position of the secret in the list (0 = the signing secret).
         index: usize,

@@ -81,7 +81,8 @@ mod writer;
 
 pub use clock::Clock;
 pub use config::{
-    Priority, SameSite, Secure, SessionConfig, SessionConfigBuilder, StoreFailure, Unset,
+    Priority, SameSite, Secure, SessionConfig, SessionConfigBuilder, ShortSecrets, StoreFailure,
+    Unset,
 };
 pub use engine::{Engine, Finished, RequestParts};
 pub use error::{BoxError, ConfigError, Error, StoreError};

@@ -50,7 +50,7 @@ pub struct Verified {
 }
 
 impl Secrets {
-    /// Prepares the secrets without checking their length (see [`Secrets::new`]).
+    /// Prepares the secrets without checking their length (see [`Secrets::with_policy`]).
     pub(crate) fn new_unchecked<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
         let keys = secrets
             .iter()
@@ -61,17 +61,37 @@ impl Secrets {
         Self { keys }
     }
 
-    /// Prepares a secret list; every secret must be at least [`MIN_SECRET_LEN`] bytes.
-    ///
-    pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Result<Self, crate::ConfigError> {
+    /// Prepares a secret list, accepting secrets shorter than [`MIN_SECRET_LEN`] as
+    /// `policy` says (each accepted one is logged as a warning, without its value).
+    pub fn with_policy<S: AsRef<[u8]>>(
+        secrets: &[S],
+        policy: crate::ShortSecrets,
+    ) -> Result<Self, crate::ConfigError> {
+        use crate::ShortSecrets;
         if secrets.is_empty() {
             return Err(crate::ConfigError::NoSecret);
         }
         for (index, s) in secrets.iter().enumerate() {
             let len = s.as_ref().len();
-            if len < MIN_SECRET_LEN {
+            if len >= MIN_SECRET_LEN {
+                continue;
+            }
+            let allowed = match policy {
+                ShortSecrets::Sign => true,
+                ShortSecrets::VerifyOnly => index > 0,
+                _ => false,
+            };
+            if !allowed {
                 return Err(crate::ConfigError::SecretTooShort { index, len });
             }
+            tracing::warn!(
+                secret = index + 1,
+                len,
+                signs = index == 0,
+                "a session secret shorter than {MIN_SECRET_LEN} bytes is in use (for sharing \
+                 sessions with a Node app): it can be guessed offline from any cookie; \
+                 rotate to a long secret (put it first) and then drop this one"
+            );
         }
         Ok(Self::new_unchecked(secrets))
     }
@@ -136,7 +156,7 @@ impl Secrets {
         })
     }
 
-    /// Like [`Secrets::new`] without the length check, for tests and test vectors only.
+    /// Like [`Secrets::with_policy`] without the length check, for tests and test vectors only.
     #[doc(hidden)]
     #[cfg(test)]
     pub fn new_for_test<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
@@ -259,12 +279,12 @@ mod tests {
     #[test]
     fn short_secrets_are_a_config_error() {
         assert_eq!(
-            Secrets::new(&["0123456789"]).unwrap_err(),
+            Secrets::with_policy(&["0123456789"], crate::ShortSecrets::Refuse).unwrap_err(),
             crate::ConfigError::SecretTooShort { index: 0, len: 10 }
         );
         let empty: [&str; 0] = [];
         assert_eq!(
-            Secrets::new(&empty).unwrap_err(),
+            Secrets::with_policy(&empty, crate::ShortSecrets::Refuse).unwrap_err(),
             crate::ConfigError::NoSecret
         );
     }
