@@ -2,10 +2,10 @@
 //! `mypassword`), a welcome page and logout, with the in-memory store and a one-day cookie.
 //!
 //! ```sh
-//! cargo run --example basic-login          # then open http://127.0.0.1:3000
+//! cargo run --example basic-login          # then open http://127.0.0.1:3001
 //! ```
 //!
-//! Environment (or `.env`): `PORT` (3000), `SESSION_SECRET`, `SESSION_COOKIE_NAME` (`id`).
+//! Environment (or `.env`): `PORT` (3001; the demo site has 3000), `SESSION_SECRET`, `SESSION_COOKIE_NAME` (`id`).
 
 use anyhow::Context as _;
 use axum::Router;
@@ -31,7 +31,8 @@ fn login_form(message: &str) -> Html<String> {
         "<h1>Log in</h1><p>{message}</p><form action=/user method=post>\
          <label>Username <input name=username autocomplete=username required></label>\
          <label>Password <input name=password type=password autocomplete=current-password required></label>\
-         <button>Submit</button></form>"
+         <button>Submit</button></form>\
+         <p><small>This example has one account: <code>{USERNAME}</code> / <code>{PASSWORD}</code>.</small></p>"
     ))
 }
 
@@ -81,6 +82,9 @@ async fn logout(session: Session) -> Result<Redirect, tessera::Error> {
 async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     tracing_subscriber::fmt()
+        // Logs go to stderr, coloured only on a terminal.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -90,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.parse())
         .transpose()
         .context("PORT must be a port number")?
-        .unwrap_or(3000);
+        .unwrap_or(3001);
     let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| {
         tracing::warn!(
             "SESSION_SECRET is not set: using a random secret, sessions end when the process stops"

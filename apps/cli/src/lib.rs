@@ -12,6 +12,7 @@
 //! - [`copy`]: what `migrate` and `import` share; [`pages`]: walking a store with `scan`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod copy;
 pub mod error;

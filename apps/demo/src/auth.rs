@@ -359,6 +359,8 @@ pub enum RegisterRefused {
     Duplicate,
     /// Too many registrations from this client address (`REGISTER_LIMIT`); retry after.
     Throttled(Duration),
+    /// Both the email and the password are invalid: each reason, so the form shows all.
+    Several(Vec<RegisterRefused>),
 }
 
 impl RegisterRefused {
@@ -388,6 +390,7 @@ impl RegisterRefused {
             Self::Throttled(_) => {
                 "Too many registrations from this address; please try again later.".into()
             }
+            Self::Several(all) => all.iter().map(Self::message).collect::<Vec<_>>().join(" "),
         }
     }
 
@@ -417,20 +420,23 @@ pub async fn register(
     password: String,
     ip: Option<IpAddr>,
 ) -> Result<Result<User, RegisterRefused>, Fail> {
-    let email = match crate::email::normalize(email) {
-        Ok(e) => e,
-        Err(crate::email::Problem::Invalid) => return Ok(Err(RegisterRefused::InvalidEmail)),
-        Err(crate::email::Problem::Invisible) => {
-            return Ok(Err(RegisterRefused::InvisibleCharacters));
-        }
-    };
+    let email = crate::email::normalize(email).map_err(|p| match p {
+        crate::email::Problem::Invalid => RegisterRefused::InvalidEmail,
+        crate::email::Problem::Invisible => RegisterRefused::InvisibleCharacters,
+    });
     let len = password.chars().count();
-    if len < users::MIN_PASSWORD {
-        return Ok(Err(RegisterRefused::PasswordTooShort));
-    }
-    if len > users::MAX_PASSWORD {
-        return Ok(Err(RegisterRefused::PasswordTooLong));
-    }
+    let password_problem = if len < users::MIN_PASSWORD {
+        Some(RegisterRefused::PasswordTooShort)
+    } else if len > users::MAX_PASSWORD {
+        Some(RegisterRefused::PasswordTooLong)
+    } else {
+        None
+    };
+    let email = match (email, password_problem) {
+        (Ok(email), None) => email,
+        (Ok(_), Some(p)) | (Err(p), None) => return Ok(Err(p)),
+        (Err(e), Some(p)) => return Ok(Err(RegisterRefused::Several(vec![e, p]))),
+    };
     if let Err(wait) = state.registrations.attempt(ip) {
         tracing::info!(ip = ?ip, "registration throttled");
         return Ok(Err(RegisterRefused::Throttled(wait)));

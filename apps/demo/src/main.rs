@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     let dotenv = dotenvy::dotenv();
     let config = Config::parse();
     tracing_subscriber::fmt()
+        // Logs go to stderr, coloured only on a terminal.
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),

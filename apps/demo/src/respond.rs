@@ -21,7 +21,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         status.canonical_reason().unwrap_or("Error")
     );
     let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title} · Tessera demo</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">Tessera demo</a></header>\n<main class=\"card\">\n<h1>{title}</h1>\n<p>{message}</p>\n<p class=\"alt\"><a href=\"/\">Home</a></p>\n</main>\n</body>\n</html>\n"
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title} · Tessera demo</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n<header class=\"top\"><a class=\"brand\" href=\"/\">Tessera demo</a></header>\n<main class=\"card\">\n<h1>{title}</h1>\n<p>{message}</p>\n<p class=\"alt\"><a href=\"/\">Home</a></p>\n</main>\n<footer>Server-side sessions with Tessera · no JavaScript on this site</footer>\n</body>\n</html>\n"
     );
     (status, Html(html)).into_response()
 }

@@ -44,7 +44,7 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// The key signing anonymous visitors' CSRF tokens (see [`csrf`]).
+    /// The key signing anonymous visitors' CSRF tokens (see [`crate::csrf`]).
     pub fn csrf_key(&self) -> &[u8] {
         &self.csrf_key
     }

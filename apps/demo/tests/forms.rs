@@ -419,3 +419,37 @@ async fn an_older_user_table_is_upgraded() {
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
 }
+
+/// Issue 12: a registration with several problems names all of them (page and API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_shows_every_problem() {
+    let Some(srv) = start(Backend::Memory, |_| {}).await else {
+        return;
+    };
+    let c = srv.client();
+    let r = c
+        .post_json(
+            "/api/register",
+            serde_json::json!({"email": "not-an-email", "password": "short"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let message = r.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("valid email") && message.contains("at least 8"),
+        "{message}"
+    );
+    let token = c.get("/register").await.csrf();
+    let page = c
+        .post_form(
+            "/register",
+            &[("email", "nope"), ("password", "short"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains("valid email") && page.body.contains("at least 8"),
+        "{}",
+        page.body
+    );
+}

@@ -38,6 +38,7 @@
 //! [`StoreError::IdCollision`]: tessera::StoreError::IdCollision
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bson_json;
 mod builder;

@@ -40,6 +40,7 @@
 //! optional encryption at rest (feature `encryption`) and id hashing.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
 mod codec;

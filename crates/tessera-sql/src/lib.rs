@@ -24,6 +24,7 @@
 //! See the crate's `README.md` for the schemas and the statements of each operation.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
     allow(dead_code, unused_imports, unused_macros)

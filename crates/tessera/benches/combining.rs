@@ -1,7 +1,7 @@
 //! Write combining is per session: 1,000 concurrent updates spread over 1,000 sessions
 //! against the same 1,000 updates made one at a time (where no save ever shares the
 //! combining table with another), on the memory store and on a store whose saves take
-//! 1 ms (a network store). `cargo bench -p tessera --bench combining`.
+//! 1 ms (a network store). `cargo bench -p tessera-sessions --bench combining`.
 
 use std::time::{Duration, Instant};
 use tessera::{

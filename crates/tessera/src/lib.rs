@@ -52,6 +52,7 @@
 //!    writes them into the response (or the error response that replaces it).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
 mod combine;
@@ -102,3 +103,8 @@ pub mod store_support {
 }
 pub use session::Session;
 pub use store::{BoxedStore, SaveOutcome, ScanPage, SessionStore};
+
+/// The README's code blocks, compiled as doctests (the README is the registry page).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

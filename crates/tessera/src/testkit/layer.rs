@@ -1,4 +1,4 @@
-//! The layer test kit: behaviour of a store behind real [`SessionLayer`]s, the same checks
+//! The layer test kit: behaviour of a store behind real [`SessionLayer`](crate::SessionLayer)s, the same checks
 //! for every store crate (`tessera::layer_tests!`).
 //!
 //! ```ignore
