@@ -121,13 +121,6 @@ pub async fn change_password(
     Ok(Ok(()))
 }
 
-/// `?done=` after a change.
-#[derive(Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 async fn account_page(
     state: &AppState,
     session: &Session,
@@ -153,7 +146,7 @@ pub async fn page(
     session: Session,
     PageUser(user): PageUser,
     nonce: Nonce,
-    done: Result<Query<Done>, axum::extract::rejection::QueryRejection>,
+    done: Result<Query<crate::sessions_page::Done>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Fail> {
     let notice = done
         .ok()

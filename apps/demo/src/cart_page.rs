@@ -136,33 +136,22 @@ pub async fn add(
     client: Client,
     CsrfForm(f): CsrfForm<SkuForm>,
 ) -> Result<Response, Fail> {
-    let Some(product) = CATALOGUE.iter().find(|p| p.sku == f.sku) else {
-        let error = Some("There is no such product.".to_owned());
-        return render(
-            &state,
-            &session,
-            &nonce,
-            &client,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            error,
-        )
-        .await;
+    let error = match CATALOGUE.iter().find(|p| p.sku == f.sku) {
+        None => "There is no such product.".to_owned(),
+        Some(product) => match api::add_item(&session, product.sku.to_owned()).await? {
+            Ok(_) => return Ok(crate::respond::see_other("/cart")),
+            Err(CartFull) => format!("Your cart is full ({} items).", api::MAX_CART),
+        },
     };
-    match api::add_item(&session, product.sku.to_owned()).await? {
-        Ok(_) => Ok(crate::respond::see_other("/cart")),
-        Err(CartFull) => {
-            let error = Some(format!("Your cart is full ({} items).", api::MAX_CART));
-            render(
-                &state,
-                &session,
-                &nonce,
-                &client,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                error,
-            )
-            .await
-        }
-    }
+    render(
+        &state,
+        &session,
+        &nonce,
+        &client,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(error),
+    )
+    .await
 }
 
 /// `POST /cart/items/{index}/remove` (with the SKU, so a cart changed in another tab

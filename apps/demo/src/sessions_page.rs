@@ -192,11 +192,12 @@ struct Row {
     last_seen: String,
 }
 
-/// `?done=` after a revocation.
+/// `?done=` after a revocation or a password change (also read by the account page).
 #[derive(Deserialize, Default)]
 pub struct Done {
+    /// What was done (`revoked`, `others`, `password`).
     #[serde(default)]
-    done: Option<String>,
+    pub done: Option<String>,
 }
 
 /// `GET /sessions`.
